@@ -1,0 +1,6 @@
+//! Experiments for elbo: presets in, run directories and reports out.
+//!
+//! The runner joins the model crates (`elbo-em`, `elbo-vae`) with the data (`elbo-datasets`);
+//! the `elbo` binary only parses arguments and calls in here.
+
+pub mod info;
