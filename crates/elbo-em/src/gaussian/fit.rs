@@ -1,0 +1,392 @@
+//! Fitting a Gaussian mixture: initialisation, the EM loop, the M-step.
+
+use std::time::Instant;
+
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::{Element, check_sample_weight, effective_rows, prepare};
+use crate::engine::Engine;
+use crate::error::EmError;
+use crate::fit::{Fit, Stepper, run_fit};
+use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
+use crate::params::{
+    Covariance, Covariances, GaussianMixtureParams, GivenSpread, Init, ValidGaussianMixtureParams,
+};
+
+use super::GaussianMixture;
+use super::kernel::{GaussAcc, GaussKernel, linear_offset, pair_index};
+use super::linalg::{precision_factor_into, precision_scale};
+
+/// scikit-learn adds `10 · ε` to every `N_k` so that empty components do not divide by zero.
+const NK_FLOOR: f64 = 10.0 * f64::EPSILON;
+
+impl GaussianMixture {
+    /// A model of the right shapes filled with zeros (the M-step writes it in place).
+    fn zeros(kind: Covariance, k: usize, d: usize) -> Self {
+        let arrays = || match kind {
+            Covariance::Full => Covariances::Full(Array3::zeros((k, d, d))),
+            Covariance::Tied => Covariances::Tied(Array2::zeros((d, d))),
+            Covariance::Diag => Covariances::Diag(Array2::zeros((k, d))),
+            Covariance::Spherical => Covariances::Spherical(Array1::zeros(k)),
+        };
+        Self {
+            kind,
+            weights: Array1::zeros(k),
+            means: Array2::zeros((k, d)),
+            covariances: arrays(),
+            precisions_cholesky: arrays(),
+        }
+    }
+}
+
+/// The M-step: parameters from the merged statistics, written into `model`.
+///
+/// Follows scikit-learn's estimator exactly: `N_k` gets `10 ε` added; means `Σ r x / N_k`;
+/// full covariances `Σ r (x − μ)(x − μ)ᵀ / N_k`; tied `(Σ w x xᵀ − Σ N_k μ μᵀ) / Σ N_k`; diag
+/// `Σ r x² / N_k − μ²`; spherical the mean of the diag; all plus `reg_covar` on the diagonal.
+/// Weights are `N_k / Σ N_k`, except after initialisation (`init_total = Some(Σ w)`), where
+/// scikit-learn divides by the number of samples.
+pub(crate) fn m_step(
+    acc: &GaussAcc,
+    shift: &Array1<f64>,
+    reg: f64,
+    init_total: Option<f64>,
+    model: &mut GaussianMixture,
+) -> Result<(), EmError> {
+    let (k, d) = (model.n_components(), model.n_features());
+    let kind = model.kind;
+    let lin = linear_offset(kind, d);
+    let nk_sum: f64 = acc.nk.iter().map(|w| w + NK_FLOOR).sum();
+    let norm = init_total.unwrap_or(nk_sum);
+    for c in 0..k {
+        let nk = acc.nk[c] + NK_FLOOR;
+        model.weights[c] = nk / norm;
+        for j in 0..d {
+            model.means[[c, j]] = shift[j] + acc.rf[[c, lin + j]] / nk;
+        }
+    }
+    // Shifted mean m_k = μ_k − s of component c, coordinate j.
+    let m = |c: usize, j: usize| acc.rf[[c, lin + j]] / (acc.nk[c] + NK_FLOOR);
+    match (&mut model.covariances, &mut model.precisions_cholesky) {
+        (Covariances::Full(cov), Covariances::Full(prec)) => {
+            for c in 0..k {
+                let nk = acc.nk[c] + NK_FLOOR;
+                // Σ r (y − m)(y − m)ᵀ = S2 − (2 N_k − W_k) m mᵀ with N_k = W_k + 10ε.
+                let factor = 2.0 - acc.nk[c] / nk;
+                for a in 0..d {
+                    for b in a..d {
+                        let s2 = acc.rf[[c, pair_index(d, a, b)]];
+                        let v = s2 / nk - factor * m(c, a) * m(c, b);
+                        cov[[c, a, b]] = v;
+                        cov[[c, b, a]] = v;
+                    }
+                    cov[[c, a, a]] += reg;
+                }
+                precision_factor_into(
+                    cov.index_axis(ndarray::Axis(0), c),
+                    prec.index_axis_mut(ndarray::Axis(0), c),
+                    c,
+                    reg,
+                )?;
+            }
+        }
+        (Covariances::Tied(cov), Covariances::Tied(prec)) => {
+            for a in 0..d {
+                for b in 0..=a {
+                    let mut v = 0.5 * (acc.s2[[a, b]] + acc.s2[[b, a]]);
+                    for c in 0..k {
+                        v -= (acc.nk[c] + NK_FLOOR) * m(c, a) * m(c, b);
+                    }
+                    let v = v / nk_sum;
+                    cov[[a, b]] = v;
+                    cov[[b, a]] = v;
+                }
+                cov[[a, a]] += reg;
+            }
+            precision_factor_into(cov.view(), prec.view_mut(), 0, reg)?;
+        }
+        (Covariances::Diag(var), Covariances::Diag(prec)) => {
+            for c in 0..k {
+                let nk = acc.nk[c] + NK_FLOOR;
+                for j in 0..d {
+                    let v = acc.rf[[c, d + j]] / nk - m(c, j) * m(c, j) + reg;
+                    var[[c, j]] = v;
+                    prec[[c, j]] = precision_scale(v, c, reg)?;
+                }
+            }
+        }
+        (Covariances::Spherical(var), Covariances::Spherical(prec)) => {
+            for c in 0..k {
+                let nk = acc.nk[c] + NK_FLOOR;
+                let mean_sq: f64 = (0..d).map(|j| m(c, j) * m(c, j)).sum();
+                let v = (acc.rf[[c, d]] / nk - mean_sq) / d as f64 + reg;
+                var[c] = v;
+                prec[c] = precision_scale(v, c, reg)?;
+            }
+        }
+        _ => unreachable!("covariances and their factors always share a type"),
+    }
+    Ok(())
+}
+
+impl GaussianMixtureParams {
+    /// Validates the settings and fits the mixture to the rows of `x` (`f64`, `f32` or `u8`).
+    ///
+    /// # Errors
+    /// Any [`EmError`] of [`check`](Self::check) or of the data (empty, non-finite, fewer rows
+    /// than components), a [`EmError::NotPositiveDefinite`] covariance, a `Given` init or
+    /// warm-start model that does not match the data.
+    pub fn fit<A: Element>(&self, x: ArrayView2<'_, A>) -> Result<Fit<GaussianMixture>, EmError> {
+        self.clone().check()?.fit(x)
+    }
+
+    /// As [`fit`](Self::fit), with a non-negative weight per row: a row of weight 2 counts as
+    /// two copies of it.
+    ///
+    /// # Errors
+    /// As [`fit`](Self::fit), and [`EmError::SampleWeight`] for unusable weights.
+    pub fn fit_weighted<A: Element>(
+        &self,
+        x: ArrayView2<'_, A>,
+        sample_weight: ArrayView1<'_, f64>,
+    ) -> Result<Fit<GaussianMixture>, EmError> {
+        self.clone().check()?.fit_weighted(x, sample_weight)
+    }
+}
+
+impl ValidGaussianMixtureParams {
+    /// Fits the mixture to the rows of `x`; see [`GaussianMixtureParams::fit`].
+    ///
+    /// # Errors
+    /// As [`GaussianMixtureParams::fit`].
+    pub fn fit<A: Element>(&self, x: ArrayView2<'_, A>) -> Result<Fit<GaussianMixture>, EmError> {
+        fit_impl(self, x, None)
+    }
+
+    /// Fits with sample weights; see [`GaussianMixtureParams::fit_weighted`].
+    ///
+    /// # Errors
+    /// As [`GaussianMixtureParams::fit_weighted`].
+    pub fn fit_weighted<A: Element>(
+        &self,
+        x: ArrayView2<'_, A>,
+        sample_weight: ArrayView1<'_, f64>,
+    ) -> Result<Fit<GaussianMixture>, EmError> {
+        fit_impl(self, x, Some(sample_weight))
+    }
+}
+
+/// The model a `Given` init describes, checked against the data dimension.
+fn given_model(
+    p: &ValidGaussianMixtureParams,
+    d: usize,
+) -> Result<Option<GaussianMixture>, EmError> {
+    let Init::Given(g) = p.init() else {
+        return Ok(None);
+    };
+    if g.means.ncols() != d {
+        return Err(EmError::shape(
+            "means",
+            &[p.n_components(), d],
+            g.means.shape(),
+            "the means must have one column per feature of the data",
+        ));
+    }
+    let model = match &g.spread {
+        GivenSpread::Covariances(c) => {
+            GaussianMixture::from_covariances(g.weights.clone(), g.means.clone(), c.clone())?
+        }
+        GivenSpread::Precisions(l) => {
+            GaussianMixture::from_precisions(g.weights.clone(), g.means.clone(), l.clone())?
+        }
+    };
+    Ok(Some(model))
+}
+
+/// EM on one data set, one iteration at a time, for callers who drive the loop themselves
+/// (custom stopping rules, progress display, benchmarks). [`GaussianMixtureParams::fit`] is
+/// this plus restarts and the convergence test.
+///
+/// All buffers are allocated by [`GaussianEm::new`]; [`GaussianEm::step`] allocates none that
+/// grow with the data.
+pub struct GaussianEm<'a, A: Element> {
+    params: ValidGaussianMixtureParams,
+    engine: Engine<'a, A, GaussKernel>,
+    kernel: GaussKernel,
+    model: GaussianMixture,
+    total_w: f64,
+    fixed_start: Option<GaussianMixture>,
+}
+
+impl<A: Element> std::fmt::Debug for GaussianEm<'_, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GaussianEm")
+            .field("params", &self.params)
+            .field("model", &self.model)
+            .field("total_weight", &self.total_w)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, A: Element> GaussianEm<'a, A> {
+    /// Checks the data, allocates the buffers and initialises the model (first restart).
+    ///
+    /// # Errors
+    /// As [`GaussianMixtureParams::fit_weighted`].
+    pub fn new(
+        params: &ValidGaussianMixtureParams,
+        x: ArrayView2<'a, A>,
+        sample_weight: Option<ArrayView1<'_, f64>>,
+    ) -> Result<Self, EmError> {
+        let p = params;
+        let x = prepare(x)?;
+        let (n, d) = x.dim();
+        let sw: Option<Vec<f64>> = sample_weight.map(|w| w.to_vec());
+        let total_w = match &sw {
+            Some(w) => check_sample_weight(ArrayView1::from(w.as_slice()), n)?,
+            None => n as f64,
+        };
+        let k = p.n_components();
+        let n_eff = effective_rows(sw.as_deref().map(ArrayView1::from), n);
+        if k > n_eff {
+            return Err(EmError::TooFewSamples {
+                n_components: k,
+                n_samples: n_eff,
+            });
+        }
+        let warm = p.warm_start().cloned();
+        if let Some(m) = &warm {
+            if m.n_features() != d {
+                return Err(EmError::WarmStart {
+                    reason: format!(
+                        "the model has {} features but the data has {d} columns",
+                        m.n_features()
+                    ),
+                });
+            }
+        }
+        let given = given_model(p, d)?;
+        let shift = weighted_mean(x.view(), sw.as_deref());
+        let kernel = GaussKernel::blank(p.covariance(), k, d, shift);
+        let engine = Engine::new(&kernel, x, sw);
+        let mut em = Self {
+            params: p.clone(),
+            engine,
+            kernel,
+            model: GaussianMixture::zeros(p.covariance(), k, d),
+            total_w,
+            fixed_start: warm.or(given),
+        };
+        em.initialise(0)?;
+        Ok(em)
+    }
+
+    /// Restarts from the initialisation of restart `run` (its own random stream of the seed).
+    ///
+    /// # Errors
+    /// [`EmError::NotPositiveDefinite`] if the initial covariances cannot be factored.
+    pub fn initialise(&mut self, run: usize) -> Result<(), EmError> {
+        let p = &self.params;
+        let (k, d) = (p.n_components(), self.model.n_features());
+        let mut rng = ChaCha8Rng::seed_from_u64(p.seed());
+        rng.set_stream(run as u64);
+        match &self.fixed_start {
+            Some(m) => self.model.clone_from(m),
+            None => {
+                let x = self.engine.x();
+                let (n, sw, shift) = (
+                    x.nrows(),
+                    self.engine.sample_weight(),
+                    self.kernel.shift().view(),
+                );
+                let start = match p.init() {
+                    Init::KMeans => Start::Labels(kmeans(x, sw, shift, k, &mut rng)),
+                    Init::KMeansPlusPlus => {
+                        Start::Seeds(kmeans_plusplus(x, sw, shift, k, &mut rng))
+                    }
+                    Init::RandomFromData => Start::Seeds(random_rows(n, sw, k, &mut rng)),
+                    Init::Random | Init::Given(_) => Start::Random,
+                };
+                self.engine.accumulate_with(&self.kernel, |row, m, resp| {
+                    start.fill(row, m, resp, &mut rng)
+                });
+                let mut model = GaussianMixture::zeros(p.covariance(), k, d);
+                m_step(
+                    &self.engine.total,
+                    self.kernel.shift(),
+                    p.reg_covar(),
+                    Some(self.total_w),
+                    &mut model,
+                )?;
+                self.model = model;
+            }
+        }
+        self.kernel.update(&self.model);
+        Ok(())
+    }
+
+    /// One EM iteration (E-step, then M-step). Returns the per-sample lower bound computed by
+    /// the E-step, i.e. the mean log-likelihood under the parameters *before* the step.
+    ///
+    /// # Errors
+    /// [`EmError::NotPositiveDefinite`] if a new covariance cannot be factored.
+    pub fn step(&mut self) -> Result<f64, EmError> {
+        let bound = self.engine.e_step(&self.kernel) / self.total_w;
+        m_step(
+            &self.engine.total,
+            self.kernel.shift(),
+            self.params.reg_covar(),
+            None,
+            &mut self.model,
+        )?;
+        self.kernel.update(&self.model);
+        Ok(bound)
+    }
+
+    /// The current model.
+    pub fn model(&self) -> &GaussianMixture {
+        &self.model
+    }
+
+    /// Number of restarts a fit runs: 1 with a given or warm start, else `n_init`.
+    fn runs(&self) -> usize {
+        if self.fixed_start.is_some() {
+            1
+        } else {
+            self.params.n_init()
+        }
+    }
+}
+
+impl<A: Element> Stepper for GaussianEm<'_, A> {
+    type Model = GaussianMixture;
+    fn initialise(&mut self, run: usize) -> Result<(), EmError> {
+        GaussianEm::initialise(self, run)
+    }
+    fn step(&mut self) -> Result<f64, EmError> {
+        GaussianEm::step(self)
+    }
+    fn model(&self) -> &GaussianMixture {
+        GaussianEm::model(self)
+    }
+}
+
+fn fit_impl<A: Element>(
+    p: &ValidGaussianMixtureParams,
+    x: ArrayView2<'_, A>,
+    sample_weight: Option<ArrayView1<'_, f64>>,
+) -> Result<Fit<GaussianMixture>, EmError> {
+    let started = Instant::now();
+    let mut em = GaussianEm::new(p, x, sample_weight)?;
+    let runs = em.runs();
+    run_fit(
+        &mut em,
+        runs,
+        p.max_iter(),
+        p.tol(),
+        "GaussianMixture",
+        started,
+    )
+}
