@@ -322,9 +322,9 @@ fn remove_stale_temporaries(data_dir: &Path, name: &str) {
         let Some(pid) = file_name.strip_prefix(&prefix) else {
             continue;
         };
-        let alive = pid.parse::<u32>().is_ok_and(|p| {
-            p == std::process::id() || Path::new("/proc").join(p.to_string()).exists()
-        });
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| p == std::process::id() || process_alive(p));
         if !alive || pid.parse::<u32>().is_err() {
             say(&format!(
                 "removing the leftovers of an interrupted fetch: {}",
@@ -333,6 +333,19 @@ fn remove_stale_temporaries(data_dir: &Path, name: &str) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether a process runs: it has a `/proc` entry and is not a zombie (a killed fetch stays a
+/// zombie until its parent reaps it, and its folder is already abandoned then).
+fn process_alive(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")) else {
+        return false;
+    };
+    // The state letter follows the parenthesised command name, which may itself hold spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X"))
 }
 
 /// Deletes the temporary folder unless the install completed.
@@ -355,6 +368,7 @@ fn install(root: &Path, data_dir: &Path, manifest: &Manifest, from: Option<&Path
         ));
         return Ok(());
     }
+    remove_stale_temporaries(data_dir, name);
     if is_installed(&target, manifest) {
         say(&format!(
             "`{name}` is already installed in {}: nothing downloaded",
@@ -362,7 +376,6 @@ fn install(root: &Path, data_dir: &Path, manifest: &Manifest, from: Option<&Path
         ));
         return Ok(());
     }
-    remove_stale_temporaries(data_dir, name);
     let tmp_path = data_dir.join(format!(".tmp-{name}-{}", std::process::id()));
     if tmp_path.exists() {
         fs::remove_dir_all(&tmp_path)?;
@@ -621,6 +634,22 @@ fn sha256_file(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A finished but unreaped child is a zombie: its fetch folder counts as abandoned.
+    #[test]
+    fn zombies_and_missing_processes_are_not_alive() {
+        assert!(process_alive(std::process::id()));
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while process_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(Path::new("/proc").join(pid.to_string()).exists(), "still unreaped");
+        assert!(!process_alive(pid), "a zombie counts as dead");
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+    }
 
     /// A fresh scratch folder under the system temp dir, removed on drop.
     struct Scratch(PathBuf);
