@@ -645,7 +645,10 @@ mod tests {
         while process_alive(pid) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(Path::new("/proc").join(pid.to_string()).exists(), "still unreaped");
+        assert!(
+            Path::new("/proc").join(pid.to_string()).exists(),
+            "still unreaped"
+        );
         assert!(!process_alive(pid), "a zombie counts as dead");
         child.wait().unwrap();
         assert!(!process_alive(pid));

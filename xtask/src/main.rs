@@ -30,7 +30,10 @@ COMMANDS:
             Download a named data set with its package client, verify it, install it
             (default ${ELBO_DATA:-${XDG_CACHE_HOME:-~/.cache}/elbo/data}); see fetch-data --help
     env     Print `export` lines so plain cargo finds libtorch: eval \"$(cargo xtask env)\"
-    run     setup, a release build, then the main job (for now: `elbo info`)
+    run [PRESET] [-- ELBO_RUN_ARGS...]
+            The main job: setup, fetch the preset's data, a release build, then
+            `elbo run PRESET` (default: quickstart, EM against a VAE on MNIST digits)
+    demo    `run quickstart`, then print where the report is
     help    Print this message
 
 ENVIRONMENT:
@@ -64,9 +67,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         ("setup", []) => torch::setup().map(|_| ()),
         ("test", []) => test(),
         ("env", []) => env(),
-        ("run", []) => run(),
+        ("run", rest) => run(rest).map(|_| ()),
+        ("demo", []) => demo(),
         ("fetch-data", rest) => data::fetch_data(rest),
-        (cmd @ ("setup" | "test" | "env" | "run"), extra) => {
+        (cmd @ ("setup" | "test" | "env" | "demo"), extra) => {
             bail!("`cargo xtask {cmd}` takes no arguments, got {extra:?}; see `cargo xtask help`")
         }
         (other, _) => bail!("unknown command `{other}`; see `cargo xtask help`"),
@@ -104,16 +108,83 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-/// For now the main job is the smoke test; the runner issue replaces it with an experiment.
-fn run() -> Result<()> {
+/// The main job: `elbo run PRESET` in release mode, with libtorch and the data in place.
+/// Arguments after the preset (or after `--`) go to `elbo run` (e.g. `--set train.epochs=5`).
+/// Returns the run's report path when `elbo` printed one.
+fn run(args: &[String]) -> Result<Option<String>> {
+    let (preset, extra) = match args.split_first() {
+        Some((first, rest)) if !first.starts_with('-') => (first.clone(), rest.to_vec()),
+        _ => ("quickstart".to_owned(), args.to_vec()),
+    };
+    let extra: Vec<String> = extra.into_iter().filter(|a| a != "--").collect();
     let libtorch = torch::setup()?;
     let root = workspace_root();
-    step("cargo run --release --bin elbo -- info");
-    cargo(
-        &root,
-        &libtorch,
-        &["run", "--release", "--bin", "elbo", "--", "info"],
-    )
+    if let Some(dataset) = preset_dataset(&root, &preset)? {
+        step(&format!("cargo xtask fetch-data {dataset}"));
+        data::fetch_data(&[dataset])?;
+    }
+    step("cargo build --release --bin elbo");
+    cargo(&root, &libtorch, &["build", "--release", "--bin", "elbo"])?;
+    step(&format!("elbo run {preset} {}", extra.join(" ")));
+    let elbo = root.join("target").join("release").join("elbo");
+    let output = Command::new(&elbo)
+        .arg("run")
+        .arg(&preset)
+        .args(&extra)
+        .current_dir(&root)
+        .envs(libtorch.env_vars())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start {}", elbo.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    if !output.status.success() {
+        bail!("`elbo run {preset}` failed ({})", output.status);
+    }
+    Ok(stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .map(|p| root.join(p).display().to_string()))
+}
+
+/// `run quickstart`, then where to look.
+fn demo() -> Result<()> {
+    match run(&["quickstart".to_owned()])? {
+        Some(report) => say(&format!("open the report in a browser: {report}")),
+        None => say("the run finished but printed no report path"),
+    }
+    Ok(())
+}
+
+/// The named data set a preset reads (`dataset = "…"` under `[data]`), if it must be
+/// fetched. A built-in name is looked up in `presets/`; anything else is read as a file.
+fn preset_dataset(root: &Path, preset: &str) -> Result<Option<String>> {
+    let builtin = root.join("presets").join(format!("{preset}.toml"));
+    let path = if Path::new(preset).is_file() {
+        PathBuf::from(preset)
+    } else if builtin.is_file() {
+        builtin
+    } else {
+        // Let `elbo run` explain what is wrong with the name.
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    let mut in_data = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_data = line == "[data]";
+            continue;
+        }
+        if in_data && let Some(rest) = line.strip_prefix("dataset") {
+            let value = rest.trim_start().trim_start_matches('=').trim();
+            let name = value.trim_matches('"').to_owned();
+            let fetched = !name.starts_with("synthetic-") && name != "mnist";
+            return Ok(fetched.then_some(name));
+        }
+    }
+    Ok(None)
 }
 
 /// Shell `export` lines on stdout; everything else goes to stderr so `eval` sees only these.

@@ -56,6 +56,45 @@ fn check_weight(total_weight: f64, name: &'static str) -> Result<(), Distributio
     }
 }
 
+/// Error unless `total_weight` is finite and ≥ 0 (a sum of non-negative weights).
+fn check_sum_weight(total_weight: f64) -> Result<(), DistributionError> {
+    if !total_weight.is_finite() {
+        return Err(DistributionError::NonFinite {
+            name: "total_weight",
+            index: 0,
+            value: total_weight,
+        });
+    }
+    if total_weight < 0.0 {
+        return Err(DistributionError::Negative {
+            name: "total_weight",
+            index: 0,
+            value: total_weight,
+        });
+    }
+    Ok(())
+}
+
+/// Error unless `values` has `expected` entries, all finite.
+fn check_sum_values<'a>(
+    name: &'static str,
+    expected: usize,
+    found: usize,
+    values: impl IntoIterator<Item = &'a f64>,
+) -> Result<(), DistributionError> {
+    if found != expected {
+        return Err(DistributionError::DimensionMismatch {
+            name,
+            expected,
+            found,
+        });
+    }
+    match values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((index, &value)) => Err(DistributionError::NonFinite { name, index, value }),
+        None => Ok(()),
+    }
+}
+
 /// Weighted sufficient statistics of a full-covariance Gaussian: Σ w, Σ w x, Σ w x xᵀ (kept
 /// around a shift point).
 ///
@@ -94,6 +133,50 @@ impl GaussianStats {
     /// Dimension of the data.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// Statistics from sums computed elsewhere (e.g. by one GEMM over many components):
+    /// `total_weight` = Σ w, `sum_w_dx` = Σ w (x − shift), `sum_w_dx_dxt` = Σ w (x − shift)(x −
+    /// shift)ᵀ. Equivalent to [`push_batch`](Self::push_batch) of the summed rows, and merges
+    /// with any other accumulator of the same dimension.
+    ///
+    /// # Errors
+    /// [`DistributionError::Empty`] for `shift` of length 0,
+    /// [`DistributionError::DimensionMismatch`] / [`DistributionError::NotSquare`] if the sums
+    /// do not have the dimension of `shift`, [`DistributionError::NonFinite`] for a NaN or
+    /// infinite entry or weight, [`DistributionError::Negative`] for a negative weight.
+    pub fn from_sums(
+        total_weight: f64,
+        shift: Array1<f64>,
+        sum_w_dx: Array1<f64>,
+        sum_w_dx_dxt: Array2<f64>,
+    ) -> Result<Self, DistributionError> {
+        let dim = shift.len();
+        if dim == 0 {
+            return Err(DistributionError::Empty { name: "shift" });
+        }
+        check_sum_weight(total_weight)?;
+        check_sum_values("shift", dim, dim, shift.iter())?;
+        check_sum_values("sum_w_dx", dim, sum_w_dx.len(), sum_w_dx.iter())?;
+        let (rows, cols) = sum_w_dx_dxt.dim();
+        if rows != cols {
+            return Err(DistributionError::NotSquare {
+                name: "sum_w_dx_dxt",
+                rows,
+                cols,
+            });
+        }
+        check_sum_values("sum_w_dx_dxt", dim, rows, sum_w_dx_dxt.iter())?;
+        Ok(Self {
+            dim,
+            shift,
+            has_shift: true,
+            weight: total_weight,
+            s1: sum_w_dx,
+            s2: sum_w_dx_dxt,
+            centred: Array2::zeros((0, dim)),
+            weighted: Array2::zeros((0, dim)),
+        })
     }
 
     /// Adds Σ w, Σ w x and Σ w x xᵀ of the rows of `x` with weights `weights`. Allocates
@@ -266,6 +349,39 @@ impl DiagGaussianStats {
         self.dim
     }
 
+    /// Statistics from sums computed elsewhere: `total_weight` = Σ w, `sum_w_dx` = Σ w (x −
+    /// shift), `sum_w_dx2` = Σ w (x − shift)² (per coordinate). Equivalent to
+    /// [`push_batch`](Self::push_batch) of the summed rows.
+    ///
+    /// # Errors
+    /// [`DistributionError::Empty`] for `shift` of length 0,
+    /// [`DistributionError::DimensionMismatch`] if the sums do not have the length of `shift`,
+    /// [`DistributionError::NonFinite`] for a NaN or infinite entry or weight,
+    /// [`DistributionError::Negative`] for a negative weight.
+    pub fn from_sums(
+        total_weight: f64,
+        shift: Array1<f64>,
+        sum_w_dx: Array1<f64>,
+        sum_w_dx2: Array1<f64>,
+    ) -> Result<Self, DistributionError> {
+        let dim = shift.len();
+        if dim == 0 {
+            return Err(DistributionError::Empty { name: "shift" });
+        }
+        check_sum_weight(total_weight)?;
+        check_sum_values("shift", dim, dim, shift.iter())?;
+        check_sum_values("sum_w_dx", dim, sum_w_dx.len(), sum_w_dx.iter())?;
+        check_sum_values("sum_w_dx2", dim, sum_w_dx2.len(), sum_w_dx2.iter())?;
+        Ok(Self {
+            dim,
+            shift,
+            has_shift: true,
+            weight: total_weight,
+            s1: sum_w_dx,
+            s2: sum_w_dx2,
+        })
+    }
+
     /// Adds the weighted rows of `x`. Allocates only on the first call (the shift).
     ///
     /// # Panics
@@ -409,6 +525,27 @@ impl BernoulliStats {
         self.dim
     }
 
+    /// Statistics from sums computed elsewhere: `total_weight` = Σ w, `sum_w_x` = Σ w x.
+    /// Equivalent to [`push_batch`](Self::push_batch) of the summed rows.
+    ///
+    /// # Errors
+    /// [`DistributionError::Empty`] for `sum_w_x` of length 0, [`DistributionError::NonFinite`]
+    /// for a NaN or infinite entry or weight, [`DistributionError::Negative`] for a negative
+    /// weight.
+    pub fn from_sums(total_weight: f64, sum_w_x: Array1<f64>) -> Result<Self, DistributionError> {
+        let dim = sum_w_x.len();
+        if dim == 0 {
+            return Err(DistributionError::Empty { name: "sum_w_x" });
+        }
+        check_sum_weight(total_weight)?;
+        check_sum_values("sum_w_x", dim, dim, sum_w_x.iter())?;
+        Ok(Self {
+            dim,
+            weight: total_weight,
+            s1: sum_w_x,
+        })
+    }
+
     /// Adds the weighted rows of `x` (no allocation).
     ///
     /// # Panics
@@ -465,5 +602,154 @@ impl BernoulliStats {
     pub fn clear(&mut self) {
         self.weight = 0.0;
         self.s1.fill(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seeded-free deterministic batch far from the origin, with uneven weights.
+    fn batch(n: usize, d: usize) -> (Array2<f64>, Array1<f64>) {
+        let x = Array2::from_shape_fn((n, d), |(i, j)| {
+            1e3 + ((i * 7 + j * 13) % 17) as f64 * 0.37 - (j as f64) * 0.5
+        });
+        let w = Array1::from_shape_fn(n, |i| 0.25 + (i % 5) as f64 * 0.3);
+        (x, w)
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    #[test]
+    fn gaussian_from_sums_equals_push_batch() {
+        let (x, w) = batch(200, 3);
+        let mut pushed = GaussianStats::new(3);
+        pushed.push_batch(x.view(), w.view());
+        // The sums of the batch around a shift of our choosing, computed directly.
+        let shift = Array1::from(vec![999.0, 1001.0, 1000.5]);
+        let dx = &x - &shift;
+        let s1 = dx.t().dot(&w);
+        let s2 = (&dx.t() * &w).dot(&dx);
+        let built = GaussianStats::from_sums(w.sum(), shift, s1, s2).unwrap();
+        assert!(close(built.total_weight(), pushed.total_weight()));
+        for (a, b) in built.mean().iter().zip(pushed.mean().iter()) {
+            assert!(close(*a, *b), "mean {a} vs {b}");
+        }
+        for (a, b) in built
+            .covariance(0.0)
+            .iter()
+            .zip(pushed.covariance(0.0).iter())
+        {
+            assert!(close(*a, *b), "covariance {a} vs {b}");
+        }
+        // Merging a from_sums accumulator works like merging a pushed one.
+        let mut merged = built.clone();
+        merged.merge(&pushed);
+        for (a, b) in merged
+            .covariance(0.0)
+            .iter()
+            .zip(pushed.covariance(0.0).iter())
+        {
+            assert!(close(*a, *b), "merged covariance {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn diag_from_sums_equals_push_batch() {
+        let (x, w) = batch(150, 4);
+        let mut pushed = DiagGaussianStats::new(4);
+        pushed.push_batch(x.view(), w.view());
+        let shift = Array1::from(vec![1000.0; 4]);
+        let dx = &x - &shift;
+        let s1 = dx.t().dot(&w);
+        let s2 = dx.mapv(|v| v * v).t().dot(&w);
+        let built = DiagGaussianStats::from_sums(w.sum(), shift, s1, s2).unwrap();
+        for (a, b) in built.mean().iter().zip(pushed.mean().iter()) {
+            assert!(close(*a, *b), "mean {a} vs {b}");
+        }
+        for (a, b) in built.variance(0.0).iter().zip(pushed.variance(0.0).iter()) {
+            assert!(close(*a, *b), "variance {a} vs {b}");
+        }
+        assert!(close(
+            built.spherical_variance(0.0),
+            pushed.spherical_variance(0.0)
+        ));
+    }
+
+    #[test]
+    fn bernoulli_from_sums_equals_push_batch() {
+        let x = Array2::from_shape_fn((90, 5), |(i, j)| ((i * 3 + j) % 4 == 0) as u8 as f64);
+        let w = Array1::from_shape_fn(90, |i| 0.5 + (i % 3) as f64);
+        let mut pushed = BernoulliStats::new(5);
+        pushed.push_batch(x.view(), w.view());
+        let built = BernoulliStats::from_sums(w.sum(), x.t().dot(&w)).unwrap();
+        for (a, b) in built.probs(1e-6).iter().zip(pushed.probs(1e-6).iter()) {
+            assert!(close(*a, *b), "probs {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn from_sums_rejects_bad_input() {
+        let z1 = || Array1::<f64>::zeros(2);
+        assert!(matches!(
+            GaussianStats::from_sums(1.0, z1(), Array1::zeros(3), Array2::zeros((2, 2))),
+            Err(DistributionError::DimensionMismatch {
+                name: "sum_w_dx",
+                ..
+            })
+        ));
+        assert!(matches!(
+            GaussianStats::from_sums(1.0, z1(), z1(), Array2::zeros((2, 3))),
+            Err(DistributionError::NotSquare { .. })
+        ));
+        assert!(matches!(
+            GaussianStats::from_sums(1.0, z1(), z1(), Array2::zeros((3, 3))),
+            Err(DistributionError::DimensionMismatch {
+                name: "sum_w_dx_dxt",
+                ..
+            })
+        ));
+        assert!(matches!(
+            GaussianStats::from_sums(-1.0, z1(), z1(), Array2::zeros((2, 2))),
+            Err(DistributionError::Negative { .. })
+        ));
+        let mut bad = Array2::zeros((2, 2));
+        bad[[1, 0]] = f64::NAN;
+        assert!(matches!(
+            GaussianStats::from_sums(1.0, z1(), z1(), bad),
+            Err(DistributionError::NonFinite {
+                name: "sum_w_dx_dxt",
+                index: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            DiagGaussianStats::from_sums(f64::INFINITY, z1(), z1(), z1()),
+            Err(DistributionError::NonFinite {
+                name: "total_weight",
+                ..
+            })
+        ));
+        assert!(matches!(
+            DiagGaussianStats::from_sums(1.0, z1(), z1(), Array1::zeros(1)),
+            Err(DistributionError::DimensionMismatch {
+                name: "sum_w_dx2",
+                ..
+            })
+        ));
+        assert!(matches!(
+            DiagGaussianStats::from_sums(1.0, Array1::zeros(0), Array1::zeros(0), Array1::zeros(0)),
+            Err(DistributionError::Empty { .. })
+        ));
+        assert!(matches!(
+            BernoulliStats::from_sums(1.0, Array1::from(vec![0.5, f64::NAN])),
+            Err(DistributionError::NonFinite {
+                name: "sum_w_x",
+                index: 1,
+                ..
+            })
+        ));
     }
 }

@@ -137,7 +137,7 @@ pub(crate) fn ln_at_least_one(x: f64) -> f64 {
 }
 
 /// Σ of a slice with eight independent partial sums (vectorises, unlike a plain fold).
-#[inline]
+#[inline(always)]
 pub(crate) fn sum_fast(v: &[f64]) -> f64 {
     let mut acc = [0.0; 8];
     let mut chunks = v.chunks_exact(8);
@@ -151,7 +151,7 @@ pub(crate) fn sum_fast(v: &[f64]) -> f64 {
 }
 
 /// Σ a_i b_i with eight independent partial sums.
-#[inline]
+#[inline(always)]
 fn dot_fast(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -172,7 +172,9 @@ fn dot_fast(a: &[f64], b: &[f64]) -> f64 {
 /// Normalises `lp[.., ..m]` column by column into responsibilities scaled by the sample
 /// weights; writes ln p(x_i) into `ln_norm[..m]` and returns Σ_i w_i ln p(x_i).
 ///
-/// Log-sum-exp in place: one `exp` per entry, one `ln` per row, no temporary arrays.
+/// Log-sum-exp in place: one `exp` per entry, one `ln` per row, no temporary arrays. Always
+/// inlined, so that it takes the instruction set of the E-step variant that calls it.
+#[inline(always)]
 pub(crate) fn normalise(
     lp: &mut Array2<f64>,
     m: usize,
@@ -226,6 +228,105 @@ pub(crate) fn normalise(
     total
 }
 
+/// The instruction set of the hot E-step loops, detected once per fit.
+///
+/// The crate is compiled for the baseline x86-64 target (SSE2, two f64 lanes), where the `exp`
+/// of the normalisation and the feature loops run at half the width modern CPUs offer. The same
+/// code compiled with AVX2 enabled runs four lanes. Rust does not reassociate or contract
+/// floating-point operations, so both paths compute bit-identical results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simd {
+    /// Code for the compilation target (any CPU).
+    Portable,
+    /// x86-64 with AVX2 and FMA, detected at run time.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Simd {
+    /// The widest path this CPU supports.
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Self::Avx2;
+            }
+        }
+        Self::Portable
+    }
+}
+
+/// One block of the fused E-step + statistics pass: every chunk of `b.rows` is loaded,
+/// scored, normalised and accumulated. Inlined into each instruction-set variant below.
+#[inline(always)]
+fn e_step_block_body<A: Element, K: Kernel>(
+    kernel: &K,
+    x: ArrayView2<'_, A>,
+    sw: Option<&[f64]>,
+    chunk: usize,
+    b: &mut Block<K>,
+) {
+    kernel.clear_acc(&mut b.acc);
+    b.ll = 0.0;
+    let mut start = b.rows.start;
+    while start < b.rows.end {
+        let end = (start + chunk).min(b.rows.end);
+        let m = end - start;
+        kernel.load(x.slice(s![start..end, ..]), &mut b.scratch);
+        kernel.log_prob(&mut b.scratch, m, &mut b.lp);
+        let w = sw.map(|w| &w[start..end]);
+        b.ll += normalise(&mut b.lp, m, w, &mut b.mx, &mut b.sm, &mut b.ln_norm);
+        kernel.accumulate(&mut b.scratch, m, &b.lp, &mut b.acc);
+        start = end;
+    }
+}
+
+/// [`e_step_block_body`] compiled for the baseline target.
+fn e_step_block_portable<A: Element, K: Kernel>(
+    kernel: &K,
+    x: ArrayView2<'_, A>,
+    sw: Option<&[f64]>,
+    chunk: usize,
+    b: &mut Block<K>,
+) {
+    e_step_block_body(kernel, x, sw, chunk, b);
+}
+
+/// [`e_step_block_body`] compiled with AVX2 and FMA: the `exp`/`ln` polynomials and the
+/// feature loops (inlined into it) run four lanes wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn e_step_block_avx2<A: Element, K: Kernel>(
+    kernel: &K,
+    x: ArrayView2<'_, A>,
+    sw: Option<&[f64]>,
+    chunk: usize,
+    b: &mut Block<K>,
+) {
+    e_step_block_body(kernel, x, sw, chunk, b);
+}
+
+/// Runs one E-step block on the instruction set `simd`.
+#[allow(unsafe_code)]
+fn e_step_block<A: Element, K: Kernel>(
+    simd: Simd,
+    kernel: &K,
+    x: ArrayView2<'_, A>,
+    sw: Option<&[f64]>,
+    chunk: usize,
+    b: &mut Block<K>,
+) {
+    match simd {
+        Simd::Portable => e_step_block_portable(kernel, x, sw, chunk, b),
+        // SAFETY: `Simd::Avx2` is only ever produced by `Simd::detect`, after
+        // `is_x86_feature_detected!` confirmed AVX2 and FMA on the running CPU.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { e_step_block_avx2(kernel, x, sw, chunk, b) },
+    }
+}
+
 /// A contiguous range of rows with its own buffers.
 struct Block<K: Kernel> {
     rows: Range<usize>,
@@ -260,6 +361,8 @@ pub(crate) struct Engine<'a, A: Element, K: Kernel> {
     sw: Option<Vec<f64>>,
     chunk: usize,
     blocks: Vec<Block<K>>,
+    /// Instruction set of the E-step, detected once per fit.
+    simd: Simd,
     /// The merged statistics of the last pass.
     pub(crate) total: K::Acc,
 }
@@ -287,6 +390,7 @@ impl<'a, A: Element, K: Kernel> Engine<'a, A, K> {
             sw,
             chunk,
             blocks,
+            simd: Simd::detect(),
             total: kernel.new_acc(),
         }
     }
@@ -294,23 +398,28 @@ impl<'a, A: Element, K: Kernel> Engine<'a, A, K> {
     /// One fused E-step + statistics pass under the kernel's parameters.
     /// Returns Σ_i w_i ln p(x_i); the merged statistics are in `self.total`.
     pub(crate) fn e_step(&mut self, kernel: &K) -> f64 {
-        let (x, sw, chunk) = (self.x.view(), self.sw.as_deref(), self.chunk);
-        self.blocks.par_iter_mut().for_each(|b| {
-            kernel.clear_acc(&mut b.acc);
-            b.ll = 0.0;
-            let mut start = b.rows.start;
-            while start < b.rows.end {
-                let end = (start + chunk).min(b.rows.end);
-                let m = end - start;
-                kernel.load(x.slice(s![start..end, ..]), &mut b.scratch);
-                kernel.log_prob(&mut b.scratch, m, &mut b.lp);
-                let w = sw.map(|w| &w[start..end]);
-                b.ll += normalise(&mut b.lp, m, w, &mut b.mx, &mut b.sm, &mut b.ln_norm);
-                kernel.accumulate(&mut b.scratch, m, &b.lp, &mut b.acc);
-                start = end;
-            }
-        });
+        let (x, sw, chunk, simd) = (self.x.view(), self.sw.as_deref(), self.chunk, self.simd);
+        self.blocks
+            .par_iter_mut()
+            .for_each(|b| e_step_block(simd, kernel, x, sw, chunk, b));
         self.merge(kernel)
+    }
+
+    /// The instruction set the E-step kernels run on (chosen by [`Engine::new`]).
+    #[cfg(test)]
+    pub(crate) fn simd(&self) -> Simd {
+        self.simd
+    }
+
+    /// Forces the E-step kernels onto `simd` (tests compare the paths); a [`Simd`] the CPU
+    /// lacks is replaced by [`Simd::Portable`].
+    #[cfg(test)]
+    pub(crate) fn set_simd(&mut self, simd: Simd) {
+        self.simd = if simd == Simd::detect() {
+            simd
+        } else {
+            Simd::Portable
+        };
     }
 
     /// A statistics pass with responsibilities supplied by `fill(first_row, m, resp)`, which

@@ -12,12 +12,16 @@
 //!   GEMM `R · features`.
 //! - **tied**: `g = y P` (one GEMM), features `[g, ‖g‖²]`, weights `[P m_k, −½]`.
 //! - **diag**: features `[y, y²]`, weights `[λ_k ⊙ m_k, −½ λ_k]`; the M-step uses the same.
-//! - **spherical**: features `[y, ‖y‖²]`, weights `[λ_k m_k, −½ λ_k]`; likewise.
+//! - **spherical**: the diag features with `λ_k` repeated, so that the M-step gets the
+//!   per-coordinate `Σ r y²` that scikit-learn's spherical estimate (the mean of the diag
+//!   variances) is made of.
 //!
 //! Every feature row ends with a constant 1: its weight is the component's constant term and its
 //! statistic is `N_k`. Statistics per component (responsibilities `r` with sample weights
 //! folded in) are `R · features` (tied: `N_k`, `Σ r y` and `Σ w y yᵀ`); they add across chunks
-//! and blocks.
+//! and blocks. The M-step turns each component's sums into the mergeable statistics of
+//! elbo-distributions (`GaussianStats::from_sums`, `DiagGaussianStats::from_sums`, all around
+//! the same shift) and takes its estimates from them.
 
 use ndarray::{Array1, Array2, ArrayView2, Axis, linalg::general_mat_mul, s};
 
@@ -47,29 +51,18 @@ pub(crate) fn n_pairs(d: usize) -> usize {
     d * (d + 1) / 2
 }
 
-/// Writes `[y, y², 1]` (diag) or `[y, ‖y‖², 1]` (spherical) for one row, `y = x − shift`.
-#[inline]
-fn diagonal_features<A: Element>(r: &mut [f64], x: &[A], shift: &[f64], diag: bool) {
+/// Writes `[y, y², 1]` for one row, `y = x − shift` (diag and spherical).
+#[inline(always)]
+fn diagonal_features<A: Element>(r: &mut [f64], x: &[A], shift: &[f64]) {
     let d = shift.len();
     let (ys, rest) = r.split_at_mut(d);
-    let (ys, x) = (&mut ys[..d], &x[..d]);
-    if diag {
-        // y and y² in one pass: re-reading the just-written y with wider loads would stall on
-        // store forwarding.
-        let qs = &mut rest[..d];
-        for j in 0..d {
-            let t = x[j].to_f64() - shift[j];
-            ys[j] = t;
-            qs[j] = t * t;
-        }
-    } else {
-        let mut sq = 0.0;
-        for j in 0..d {
-            let t = x[j].to_f64() - shift[j];
-            ys[j] = t;
-            sq += t * t;
-        }
-        rest[0] = sq;
+    let (ys, qs, x) = (&mut ys[..d], &mut rest[..d], &x[..d]);
+    // y and y² in one pass: re-reading the just-written y with wider loads would stall on
+    // store forwarding.
+    for j in 0..d {
+        let t = x[j].to_f64() - shift[j];
+        ys[j] = t;
+        qs[j] = t * t;
     }
     if let Some(last) = rest.last_mut() {
         *last = 1.0;
@@ -107,8 +100,8 @@ pub(crate) struct GaussScratch {
 pub(crate) struct GaussAcc {
     /// `N_k = Σ r` (sample weights included).
     pub(crate) nk: Array1<f64>,
-    /// `R · features`: full `[Σ r y_a y_b (a ≤ b), Σ r y, N_k]`, diag `[Σ r y, Σ r y², N_k]`,
-    /// spherical `[Σ r y, Σ r ‖y‖², N_k]`, tied `Σ r y`; `K` rows.
+    /// `R · features`: full `[Σ r y_a y_b (a ≤ b), Σ r y, N_k]`, diag and
+    /// spherical `[Σ r y, Σ r y², N_k]`, tied `Σ r y`; `K` rows.
     pub(crate) rf: Array2<f64>,
     /// Tied: `Σ w y yᵀ` (`d × d`); otherwise empty.
     pub(crate) s2: Array2<f64>,
@@ -120,14 +113,6 @@ pub(crate) fn pair_index(d: usize, a: usize, b: usize) -> usize {
     a * d - a * a.saturating_sub(1) / 2 + (b - a)
 }
 
-/// Column of `Σ r y_0` in the statistics rows of a covariance type.
-pub(crate) fn linear_offset(kind: Covariance, d: usize) -> usize {
-    match kind {
-        Covariance::Full => n_pairs(d),
-        _ => 0,
-    }
-}
-
 impl GaussKernel {
     /// A kernel with the given shift and no parameters yet (for the initialisation pass).
     pub(crate) fn blank(kind: Covariance, k: usize, d: usize, shift: Array1<f64>) -> Self {
@@ -135,8 +120,8 @@ impl GaussKernel {
         // and whose statistic is N_k.
         let nf = 1 + match kind {
             Covariance::Full => n_pairs(d) + d,
-            Covariance::Tied | Covariance::Spherical => d + 1,
-            Covariance::Diag => 2 * d,
+            Covariance::Tied => d + 1,
+            Covariance::Diag | Covariance::Spherical => 2 * d,
         };
         let p_tied = match kind {
             Covariance::Tied => Array2::zeros((d, d)),
@@ -234,9 +219,9 @@ impl GaussKernel {
                     let mut quad = 0.0;
                     for j in 0..d {
                         self.w_e[[c, j]] = lam * m(j);
+                        self.w_e[[c, d + j]] = -0.5 * lam;
                         quad += m(j) * m(j);
                     }
-                    self.w_e[[c, d]] = -0.5 * lam;
                     self.w_e[[c, nf - 1]] =
                         ln_w + d as f64 * pc.ln() - half_d_ln_2pi - 0.5 * lam * quad;
                 }
@@ -305,6 +290,9 @@ impl Kernel for GaussKernel {
         into.s2 += &from.s2;
     }
 
+    // Always inlined (like the loops it calls) so that it takes the instruction set of the
+    // E-step variant it runs in.
+    #[inline(always)]
     fn load<A: Element>(&self, x: ArrayView2<'_, A>, sc: &mut GaussScratch) {
         let (m, d) = (x.nrows(), self.d);
         let nf = sc.f.ncols();
@@ -312,11 +300,10 @@ impl Kernel for GaussKernel {
         // Diagonal types build their features straight from the rows.
         if matches!(self.kind, Covariance::Diag | Covariance::Spherical) {
             let f = flat_mut(&mut sc.f);
-            let diag = self.kind == Covariance::Diag;
             match x.as_slice() {
                 Some(xs) => {
                     for (r, xr) in f[..m * nf].chunks_exact_mut(nf).zip(xs.chunks_exact(d)) {
-                        diagonal_features(r, xr, shift, diag);
+                        diagonal_features(r, xr, shift);
                     }
                 }
                 None => {
@@ -325,7 +312,7 @@ impl Kernel for GaussKernel {
                         for (o, v) in row.iter_mut().zip(xr.iter()) {
                             *o = v.to_f64();
                         }
-                        diagonal_features(r, &row, shift, diag);
+                        diagonal_features(r, &row, shift);
                     }
                 }
             }
@@ -394,6 +381,7 @@ impl Kernel for GaussKernel {
         );
     }
 
+    #[inline(always)]
     fn accumulate(&self, sc: &mut GaussScratch, m: usize, resp: &Array2<f64>, acc: &mut GaussAcc) {
         let d = self.d;
         let c = resp.ncols();
