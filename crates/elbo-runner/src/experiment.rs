@@ -858,9 +858,10 @@ fn fit_gmm(
             &format!("{}-fit.png", g.name),
             format!("{}: test points and the fitted components", g.name),
             "Test points coloured by their most probable component; ellipses at two standard deviations of each fitted Gaussian.".into(),
-            figures::scatter_png(
+            figures::scatter_png_named(
                 pts.view(),
                 Some(&labels),
+                "component",
                 &ellipses,
                 &format!("{}: fitted mixture over the test points", g.name),
                 &format!("x1{units}"),
@@ -878,9 +879,10 @@ fn fit_gmm(
             format!("{}: samples", g.name),
             "Points drawn from the fitted mixture, coloured by the component they came from."
                 .into(),
-            figures::scatter_png(
+            figures::scatter_png_named(
                 samples.view(),
                 Some(&comp.to_vec()),
+                "component",
                 &ellipses,
                 &format!("{}: samples from the model", g.name),
                 &format!("x1{units}"),

@@ -223,6 +223,25 @@ pub fn scatter_png(
     width: u32,
     height: u32,
 ) -> anyhow::Result<Vec<u8>> {
+    scatter_png_named(
+        points, labels, "class", ellipses, title, x_label, y_label, width, height,
+    )
+}
+
+/// [`scatter_png`] with the legend's word for a label chosen by the caller ("component L" for
+/// the components of a mixture, say).
+#[allow(clippy::too_many_arguments)] // the signature is the figure's whole description
+pub fn scatter_png_named(
+    points: ArrayView2<'_, f64>,
+    labels: Option<&[usize]>,
+    label_word: &str,
+    ellipses: &[Ellipse],
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    width: u32,
+    height: u32,
+) -> anyhow::Result<Vec<u8>> {
     ensure!(
         points.ncols() == 2,
         "scatter plot: points must have 2 columns, got {}",
@@ -277,7 +296,7 @@ pub fn scatter_png(
     let mut legend: Vec<LegendEntry> = Vec::new();
     if labels.is_some() {
         legend.extend(classes.iter().enumerate().map(|(g, class)| LegendEntry {
-            label: format!("class {class}"),
+            label: format!("{label_word} {class}"),
             colour: PALETTE[g % PALETTE.len()],
             marker: Marker::Dot,
         }));
