@@ -25,7 +25,6 @@ use elbo_distributions::{LogDensity as _, MvNormal};
 use elbo_em::{BernoulliMixture, Covariances, Fit, GaussianMixture, Init};
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use rand::SeedableRng as _;
-use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -274,7 +273,7 @@ pub fn prepare_data(exp: &Experiment, data_dir: &Path) -> anyhow::Result<Prepare
                 );
                 (data, prov)
             };
-            let (train, test) = random_split(&all, d.test_fraction, &mut rng)?;
+            let (train, test) = test_split(&all, d.test_fraction, &mut rng)?;
             steps.push(format!(
                 "{:.0} % of the rows held out as the test split",
                 d.test_fraction * 100.0
@@ -299,7 +298,7 @@ pub fn prepare_data(exp: &Experiment, data_dir: &Path) -> anyhow::Result<Prepare
     } = splits;
     let mut train = train;
     if test.is_none() {
-        let (tr, te) = random_split(&train, d.test_fraction, &mut rng)?;
+        let (tr, te) = test_split(&train, d.test_fraction, &mut rng)?;
         steps.push(format!(
             "{:.0} % of the rows held out as the test split (seeded)",
             d.test_fraction * 100.0
@@ -310,11 +309,13 @@ pub fn prepare_data(exp: &Experiment, data_dir: &Path) -> anyhow::Result<Prepare
     let mut test = test.context("a test split")?;
     if let Some(sub) = d.subset {
         if let Some(n) = sub.train {
-            train = subset(&train, n, &mut rng).context("data.subset.train")?;
+            train = elbo_datasets::stratified_subset(&train, n, &mut rng)
+                .context("data.subset.train")?;
             steps.push(format!("a stratified subset of {n} training rows"));
         }
         if let Some(n) = sub.test {
-            test = subset(&test, n, &mut rng).context("data.subset.test")?;
+            test =
+                elbo_datasets::stratified_subset(&test, n, &mut rng).context("data.subset.test")?;
             steps.push(format!("a stratified subset of {n} test rows"));
         }
     }
@@ -387,39 +388,15 @@ pub fn prepare_data(exp: &Experiment, data_dir: &Path) -> anyhow::Result<Prepare
     })
 }
 
-fn random_split(
+/// (train, test) with `test_fraction` of the rows in test: elbo-datasets' seeded split
+/// (stratified by class when there are labels).
+fn test_split(
     data: &Dataset,
     test_fraction: f64,
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<(Dataset, Dataset)> {
-    let n = data.n_examples();
-    let n_test = ((n as f64) * test_fraction).round() as usize;
-    if n_test == 0 || n_test >= n {
-        bail!(
-            "data.test_fraction = {test_fraction} leaves no rows on one side of {n} examples; choose a fraction that gives both sides at least one row"
-        );
-    }
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(rng);
-    let (te, tr) = idx.split_at(n_test);
-    let (mut tr, mut te) = (tr.to_vec(), te.to_vec());
-    tr.sort_unstable();
-    te.sort_unstable();
-    Ok((data.select(&tr)?, data.select(&te)?))
-}
-
-fn subset(data: &Dataset, n: usize, rng: &mut ChaCha8Rng) -> anyhow::Result<Dataset> {
-    if data.labels().is_some() {
-        return Ok(elbo_datasets::stratified_subset(data, n, rng)?);
-    }
-    if n > data.n_examples() {
-        bail!("{n} rows asked of a split that has {}", data.n_examples());
-    }
-    let mut idx: Vec<usize> = (0..data.n_examples()).collect();
-    idx.shuffle(rng);
-    idx.truncate(n);
-    idx.sort_unstable();
-    Ok(data.select(&idx)?)
+    elbo_datasets::train_validation_split(data, test_fraction, rng)
+        .with_context(|| format!("data.test_fraction = {test_fraction}"))
 }
 
 /// One line of `metrics.jsonl`.
@@ -437,6 +414,19 @@ pub struct MetricLine {
     /// VAE: the epoch's metrics.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub epoch: Option<EpochMetrics>,
+}
+
+impl MetricLine {
+    /// The line of one VAE epoch.
+    fn epoch(model: &str, m: &EpochMetrics) -> Self {
+        MetricLine {
+            model: model.to_owned(),
+            step: "epoch".into(),
+            index: m.epoch,
+            lower_bound: None,
+            epoch: Some(m.clone()),
+        }
+    }
 }
 
 /// What a finished model leaves in `results/<name>.json`, reused by `--resume`.
@@ -642,7 +632,7 @@ impl ModelOutput {
     }
 }
 
-fn init_of(name: InitName) -> Init {
+fn init_of<G>(name: InitName) -> Init<G> {
     match name {
         InitName::Kmeans => Init::KMeans,
         InitName::KmeansPlusPlus => Init::KMeansPlusPlus,
@@ -672,23 +662,36 @@ fn em_metrics(progress: &mut Progress, name: &str, bounds: &[f64]) {
     }
 }
 
+/// A line chart at the report's size.
+fn chart(
+    title: String,
+    x_label: &str,
+    y_label: &str,
+    series: Vec<Series>,
+) -> anyhow::Result<Vec<u8>> {
+    let chart = LineChart {
+        title,
+        x_label: x_label.to_owned(),
+        y_label: y_label.to_owned(),
+        series,
+    };
+    figures::line_chart_png(&chart, 800, 450)
+}
+
 fn em_curve(name: &str, bounds: &[f64]) -> anyhow::Result<Vec<u8>> {
-    figures::line_chart_png(
-        &LineChart {
-            title: format!("{name}: the lower bound per EM iteration"),
-            x_label: "EM iteration".into(),
-            y_label: "ELBO = log p(x) after the E-step (nats/example)".into(),
-            series: vec![Series {
-                label: "train".into(),
-                points: bounds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| ((i + 1) as f64, *v))
-                    .collect(),
-            }],
-        },
-        800,
-        450,
+    let points = bounds
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i + 1) as f64, *v))
+        .collect();
+    chart(
+        format!("{name}: the lower bound per EM iteration"),
+        "EM iteration",
+        "ELBO = log p(x) after the E-step (nats/example)",
+        vec![Series {
+            label: "train".into(),
+            points,
+        }],
     )
 }
 
@@ -706,18 +709,22 @@ fn mixture_elbo(log_joint: &Array2<f64>, resp: &Array2<f64>) -> f64 {
     total / log_joint.nrows().max(1) as f64
 }
 
+/// Component `c`'s covariance as a full matrix, whatever the covariance type.
+fn component_cov(model: &GaussianMixture, c: usize) -> Array2<f64> {
+    match model.covariances() {
+        Covariances::Full(c3) => c3.index_axis(Axis(0), c).to_owned(),
+        Covariances::Tied(t) => t.clone(),
+        Covariances::Diag(v) => Array2::from_diag(&v.row(c)),
+        Covariances::Spherical(v) => Array2::eye(model.n_features()) * v[c],
+    }
+}
+
 fn gmm_log_joint(model: &GaussianMixture, x: ArrayView2<'_, f32>) -> anyhow::Result<Array2<f64>> {
-    let (k, d) = (model.n_components(), model.n_features());
+    let k = model.n_components();
     let x64 = x.mapv(f64::from);
     let mut out = Array2::zeros((x.nrows(), k));
     for c in 0..k {
-        let cov = match model.covariances() {
-            Covariances::Full(c3) => c3.index_axis(Axis(0), c).to_owned(),
-            Covariances::Tied(t) => t.clone(),
-            Covariances::Diag(v) => Array2::from_diag(&v.row(c)),
-            Covariances::Spherical(v) => Array2::eye(d) * v[c],
-        };
-        let normal = MvNormal::new(model.means().row(c).to_owned(), cov)?;
+        let normal = MvNormal::new(model.means().row(c).to_owned(), component_cov(model, c))?;
         let mut col = Array1::zeros(x.nrows());
         normal.ln_prob_batch(x64.view(), col.view_mut());
         let lw = model.weights()[c].ln();
@@ -834,12 +841,7 @@ fn fit_gmm(
     if model.n_features() == 2 {
         let ellipses: Vec<Ellipse> = (0..model.n_components())
             .map(|c| {
-                let cov = match model.covariances() {
-                    Covariances::Full(c3) => c3.index_axis(Axis(0), c).to_owned(),
-                    Covariances::Tied(t) => t.clone(),
-                    Covariances::Diag(v) => Array2::from_diag(&v.row(c)),
-                    Covariances::Spherical(v) => Array2::eye(2) * v[c],
-                };
+                let cov = component_cov(model, c);
                 Ellipse {
                     mean: [model.means()[[c, 0]], model.means()[[c, 1]]],
                     cov: [[cov[[0, 0]], cov[[0, 1]]], [cov[[1, 0]], cov[[1, 1]]]],
@@ -905,18 +907,12 @@ fn fit_bmm(
     out: &mut ModelOutput,
 ) -> anyhow::Result<()> {
     let seed = exp.preset().seed;
-    let init = match b.init {
-        InitName::Kmeans => Init::KMeans,
-        InitName::KmeansPlusPlus => Init::KMeansPlusPlus,
-        InitName::Random => Init::Random,
-        InitName::RandomFromData => Init::RandomFromData,
-    };
     let started = Instant::now();
     let fit = BernoulliMixture::params(b.n_components)
         .tol(b.tol)
         .max_iter(b.max_iter)
         .n_init(b.n_init)
-        .init(init)
+        .init(init_of(b.init))
         .seed(seed)
         .fit(data.train.view())?;
     let seconds = started.elapsed().as_secs_f64();
@@ -1013,13 +1009,7 @@ fn fit_vae(
     let name = v.name.clone();
     let outcome = {
         let mut on_epoch = |m: &EpochMetrics| -> anyhow::Result<()> {
-            progress.metrics.push(MetricLine {
-                model: name.clone(),
-                step: "epoch".into(),
-                index: m.epoch,
-                lower_bound: None,
-                epoch: Some(m.clone()),
-            });
+            progress.metrics.push(MetricLine::epoch(&name, m));
             progress.flush_metrics()
         };
         train::train_vae(
@@ -1039,13 +1029,7 @@ fn fit_vae(
     // the lines appended live, so metrics.jsonl holds each epoch once.
     progress.metrics.truncate(before);
     for m in &outcome.history {
-        progress.metrics.push(MetricLine {
-            model: v.name.clone(),
-            step: "epoch".into(),
-            index: m.epoch,
-            lower_bound: None,
-            epoch: Some(m.clone()),
-        });
+        progress.metrics.push(MetricLine::epoch(&v.name, m));
     }
     if let StopReason::Interrupted { epoch } = outcome.stop {
         tracing::warn!(model = %v.name, epoch, "training interrupted; checkpoint saved");
@@ -1143,15 +1127,11 @@ fn vae_figures(
         &format!("{}-elbo.png", v.name),
         format!("{}: ELBO per epoch", v.name),
         "The bound the VAE climbs, on the training batches (averaged over the epoch) and on the validation split.".into(),
-        figures::line_chart_png(
-            &LineChart {
-                title: format!("{}: ELBO per epoch", v.name),
-                x_label: "epoch".into(),
-                y_label: "nats / example".into(),
-                series: elbo_series,
-            },
-            800,
-            450,
+        chart(
+            format!("{}: ELBO per epoch", v.name),
+            "epoch",
+            "nats / example",
+            elbo_series,
         )?,
     )?;
     let mut parts = vec![
@@ -1169,15 +1149,11 @@ fn vae_figures(
         &format!("{}-terms.png", v.name),
         format!("{}: reconstruction and KL per epoch", v.name),
         "The ELBO's two terms: distortion (reconstruction log-likelihood) and rate (KL to the prior).".into(),
-        figures::line_chart_png(
-            &LineChart {
-                title: format!("{}: the ELBO's terms", v.name),
-                x_label: "epoch".into(),
-                y_label: "nats / example".into(),
-                series: parts,
-            },
-            800,
-            450,
+        chart(
+            format!("{}: the ELBO's terms", v.name),
+            "epoch",
+            "nats / example",
+            parts,
         )?,
     )?;
     let vae = &outcome.vae;
