@@ -23,6 +23,7 @@ use crate::error::EmError;
 use crate::fit::{Fit, Stepper, run_fit};
 use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
 use crate::params::{Common, Init, check_finite_values, check_weights};
+use crate::strategy::{Core, Family, InMemory, IterationTrace};
 
 /// scikit-learn's floor on `N_k` (see the Gaussian M-step).
 const NK_FLOOR: f64 = 10.0 * f64::EPSILON;
@@ -136,6 +137,11 @@ impl BernoulliMixtureParams {
         self.common.seed = seed;
         self
     }
+    /// Which member of the EM family fits (default [`Strategy::Exact`](crate::Strategy)).
+    pub fn strategy(mut self, strategy: crate::strategy::Strategy) -> Self {
+        self.common.strategy = strategy;
+        self
+    }
 
     /// Validates the settings.
     ///
@@ -203,6 +209,10 @@ impl ValidBernoulliMixtureParams {
     /// Probability clip.
     pub fn clip(&self) -> f64 {
         self.0.clip
+    }
+    /// EM strategy.
+    pub fn strategy(&self) -> crate::strategy::Strategy {
+        self.0.common.strategy
     }
     /// Fits the mixture; see [`BernoulliMixtureParams::fit`].
     ///
@@ -457,6 +467,10 @@ impl Kernel for BernKernel {
     fn merge_acc(&self, into: &mut Array2<f64>, from: &Array2<f64>) {
         *into += from;
     }
+    fn blend_acc(&self, into: &mut Array2<f64>, keep: f64, from: &Array2<f64>, add: f64) {
+        *into *= keep;
+        into.scaled_add(add, from);
+    }
     fn load<A: Element>(&self, x: ArrayView2<'_, A>, sc: &mut BernScratch) {
         let d = self.d;
         let f =
@@ -510,13 +524,68 @@ fn m_step(acc: &Array2<f64>, clip: f64, init_total: Option<f64>, model: &mut Ber
     }
 }
 
+/// The Bernoulli mixture as a [`Family`] of the EM strategies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BernFamily {
+    clip: f64,
+}
+
+impl Family for BernFamily {
+    type Kernel = BernKernel;
+    type Model = BernoulliMixture;
+
+    fn m_step(
+        &self,
+        acc: &Array2<f64>,
+        _kernel: &BernKernel,
+        model: &mut BernoulliMixture,
+    ) -> Result<(), EmError> {
+        m_step(acc, self.clip, None, model);
+        Ok(())
+    }
+
+    /// `Σ_k N_k ln π_k + Σ_kj [S_kj ln p_kj + (N_k − S_kj) ln(1 − p_kj)]`.
+    fn q_value(&self, acc: &Array2<f64>, _kernel: &BernKernel, model: &BernoulliMixture) -> f64 {
+        let d = model.n_features();
+        let mut q = 0.0;
+        for (c, row) in acc.rows().into_iter().enumerate() {
+            let nk = row[d];
+            q += nk * model.weights[c].ln();
+            for j in 0..d {
+                let p = model.probs[[c, j]];
+                q += row[j] * p.ln() + (nk - row[j]) * (-p).ln_1p();
+            }
+        }
+        q
+    }
+
+    /// Weights mixed on the simplex, probabilities through their logits (the natural
+    /// parameters, where Q is concave).
+    fn damp(
+        &self,
+        old: &BernoulliMixture,
+        star: &BernoulliMixture,
+        step: f64,
+    ) -> Result<BernoulliMixture, EmError> {
+        let (a, b) = (1.0 - step, step);
+        let weights = &old.weights * a + &star.weights * b;
+        let mut probs = old.probs.clone();
+        for (p, &s) in probs.iter_mut().zip(star.probs.iter()) {
+            let l = a * logit(*p) + b * logit(s);
+            *p = (1.0 / (1.0 + (-l).exp())).clamp(self.clip, 1.0 - self.clip);
+        }
+        Ok(BernoulliMixture { weights, probs })
+    }
+
+    fn load(&self, kernel: &mut BernKernel, model: &BernoulliMixture) {
+        kernel.update(model);
+    }
+}
+
 /// EM for a Bernoulli mixture, one iteration at a time (see [`crate::GaussianEm`]).
 pub struct BernoulliEm<'a, A: Element> {
     params: ValidBernoulliMixtureParams,
-    engine: Engine<'a, A, BernKernel>,
-    kernel: BernKernel,
-    model: BernoulliMixture,
-    total_w: f64,
+    em: InMemory<'a, A, BernFamily>,
     shift: Array1<f64>,
     fixed_start: Option<BernoulliMixture>,
 }
@@ -525,7 +594,7 @@ impl<A: Element> std::fmt::Debug for BernoulliEm<'_, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BernoulliEm")
             .field("params", &self.params)
-            .field("model", &self.model)
+            .field("model", &self.em.core.model)
             .finish_non_exhaustive()
     }
 }
@@ -545,10 +614,9 @@ impl<'a, A: Element> BernoulliEm<'a, A> {
         check_binary(x.view())?;
         let (n, d) = x.dim();
         let sw: Option<Vec<f64>> = sample_weight.map(|w| w.to_vec());
-        let total_w = match &sw {
-            Some(w) => check_sample_weight(ArrayView1::from(w.as_slice()), n)?,
-            None => n as f64,
-        };
+        if let Some(w) = &sw {
+            check_sample_weight(ArrayView1::from(w.as_slice()), n)?;
+        }
         let k = p.common.n_components;
         let n_eff = effective_rows(sw.as_deref().map(ArrayView1::from), n);
         if k > n_eff {
@@ -578,15 +646,19 @@ impl<'a, A: Element> BernoulliEm<'a, A> {
         let shift = weighted_mean(x.view(), sw.as_deref());
         let kernel = BernKernel::blank(k, d);
         let engine = Engine::new(&kernel, x, sw);
-        let mut em = Self {
-            params: params.clone(),
-            engine,
+        let core = Core::new(
+            BernFamily { clip: p.clip },
             kernel,
-            model: BernoulliMixture {
+            BernoulliMixture {
                 weights: Array1::zeros(k),
                 probs: Array2::zeros((k, d)),
             },
-            total_w,
+            p.common.strategy,
+            p.common.seed,
+        );
+        let mut em = Self {
+            params: params.clone(),
+            em: InMemory::new(engine, core),
             shift,
             fixed_start,
         };
@@ -600,61 +672,39 @@ impl<'a, A: Element> BernoulliEm<'a, A> {
     /// None at present; the signature matches [`crate::GaussianEm::initialise`].
     pub fn initialise(&mut self, run: usize) -> Result<(), EmError> {
         let p = &self.params.0;
-        let k = p.common.n_components;
-        let mut rng = ChaCha8Rng::seed_from_u64(p.common.seed);
-        rng.set_stream(run as u64);
-        match &self.fixed_start {
-            Some(m) => {
-                self.model.clone_from(m);
-                let clip = p.clip;
-                self.model.probs.mapv_inplace(|v| v.clamp(clip, 1.0 - clip));
-            }
-            None => {
-                let x = self.engine.x();
-                let (n, sw, shift) = (x.nrows(), self.engine.sample_weight(), self.shift.view());
-                let start = match &p.init {
-                    Init::KMeans => Start::Labels(kmeans(x, sw, shift, k, &mut rng)),
-                    Init::KMeansPlusPlus => {
-                        Start::Seeds(kmeans_plusplus(x, sw, shift, k, &mut rng))
-                    }
-                    Init::RandomFromData => Start::Seeds(random_rows(n, sw, k, &mut rng)),
-                    Init::Random | Init::Given(_) => Start::Random,
-                };
-                self.engine.accumulate_with(&self.kernel, |row, m, resp| {
-                    start.fill(row, m, resp, &mut rng)
-                });
-                m_step(
-                    &self.engine.total,
-                    p.clip,
-                    Some(self.total_w),
-                    &mut self.model,
-                );
-            }
-        }
-        self.kernel.update(&self.model);
+        self.em.restart(run);
+        let model = initial_bernoulli(
+            p,
+            self.fixed_start.as_ref(),
+            &mut self.em.engine,
+            &self.em.core.kernel,
+            self.shift.view(),
+            run,
+        );
+        self.em.core.model = model;
+        self.em.core.kernel.update(&self.em.core.model);
         Ok(())
     }
 
-    /// One EM iteration; returns the E-step's per-sample bound (mean log-likelihood before the
-    /// step).
+    /// One iteration of the strategy; returns the E-step's per-sample bound (mean
+    /// log-likelihood before the step).
     ///
     /// # Errors
     /// None at present; the signature matches [`crate::GaussianEm::step`].
     pub fn step(&mut self) -> Result<f64, EmError> {
-        let bound = self.engine.e_step(&self.kernel) / self.total_w;
-        m_step(
-            &self.engine.total,
-            self.params.0.clip,
-            None,
-            &mut self.model,
-        );
-        self.kernel.update(&self.model);
-        Ok(bound)
+        self.em.step()
     }
 
     /// The current model.
     pub fn model(&self) -> &BernoulliMixture {
-        &self.model
+        &self.em.core.model
+    }
+
+    /// The trace of the iterations run since the last (re)initialisation, completed with one
+    /// evaluation pass; see [`Fit::trace`].
+    pub fn trace(&mut self) -> Vec<IterationTrace> {
+        self.em.finish();
+        self.em.core.take_trace()
     }
 
     fn runs(&self) -> usize {
@@ -664,6 +714,43 @@ impl<'a, A: Element> BernoulliEm<'a, A> {
             self.params.0.common.n_init
         }
     }
+}
+
+/// The initial model of restart `run`: the fixed start (clipped), or the init method's
+/// responsibilities on the engine's rows followed by an M-step.
+fn initial_bernoulli<A: Element>(
+    p: &BernoulliMixtureParams,
+    fixed_start: Option<&BernoulliMixture>,
+    engine: &mut Engine<'_, A, BernKernel>,
+    kernel: &BernKernel,
+    shift: ArrayView1<'_, f64>,
+    run: usize,
+) -> BernoulliMixture {
+    let clip = p.clip;
+    if let Some(m) = fixed_start {
+        let mut model = m.clone();
+        model.probs.mapv_inplace(|v| v.clamp(clip, 1.0 - clip));
+        return model;
+    }
+    let k = p.common.n_components;
+    let mut rng = ChaCha8Rng::seed_from_u64(p.common.seed);
+    rng.set_stream(run as u64);
+    let x = engine.x();
+    let (n, d, sw) = (x.nrows(), x.ncols(), engine.sample_weight());
+    let start = match &p.init {
+        Init::KMeans => Start::Labels(kmeans(x, sw, shift, k, &mut rng)),
+        Init::KMeansPlusPlus => Start::Seeds(kmeans_plusplus(x, sw, shift, k, &mut rng)),
+        Init::RandomFromData => Start::Seeds(random_rows(n, sw, k, &mut rng)),
+        Init::Random | Init::Given(_) => Start::Random,
+    };
+    let total_w = engine.total_weight();
+    engine.accumulate_with(kernel, |row, m, resp| start.fill(row, m, resp, &mut rng));
+    let mut model = BernoulliMixture {
+        weights: Array1::zeros(k),
+        probs: Array2::zeros((k, d)),
+    };
+    m_step(&engine.total, clip, Some(total_w), &mut model);
+    model
 }
 
 impl<A: Element> Stepper for BernoulliEm<'_, A> {
@@ -676,5 +763,12 @@ impl<A: Element> Stepper for BernoulliEm<'_, A> {
     }
     fn model(&self) -> &BernoulliMixture {
         BernoulliEm::model(self)
+    }
+    fn finish(&mut self) -> Result<(), EmError> {
+        self.em.finish();
+        Ok(())
+    }
+    fn take_trace(&mut self) -> Vec<IterationTrace> {
+        self.em.core.take_trace()
     }
 }

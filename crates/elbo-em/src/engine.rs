@@ -12,6 +12,8 @@
 use std::ops::Range;
 
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis, CowArray, Ix2, s};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::data::Element;
@@ -52,6 +54,8 @@ pub(crate) trait Kernel: Sync {
     fn clear_acc(&self, acc: &mut Self::Acc);
     /// `into += from`.
     fn merge_acc(&self, into: &mut Self::Acc, from: &Self::Acc);
+    /// `into = keep · into + add · from` (the stepwise update of online EM).
+    fn blend_acc(&self, into: &mut Self::Acc, keep: f64, from: &Self::Acc, add: f64);
     /// Loads a chunk of rows into the scratch (converted to f64, features formed).
     fn load<A: Element>(&self, x: ArrayView2<'_, A>, s: &mut Self::Scratch);
     /// Writes ln π_k + ln p(x_i | k) of the loaded chunk (`m` rows) into `lp[.., ..m]`.
@@ -169,21 +173,50 @@ fn dot_fast(a: &[f64], b: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
+/// Per-row buffers of [`normalise`], each at least as long as a chunk.
+pub(crate) struct RowBufs {
+    /// Column maxima.
+    mx: Vec<f64>,
+    /// Σ_k e^{lp − max}, then the per-row scale.
+    sm: Vec<f64>,
+    /// Σ_k e^{lp − max} (lp − max), for the entropy.
+    ex: Vec<f64>,
+    /// ln p(x_i).
+    pub(crate) ln_norm: Vec<f64>,
+}
+
+impl RowBufs {
+    pub(crate) fn new(rows: usize) -> Self {
+        Self {
+            mx: vec![0.0; rows],
+            sm: vec![0.0; rows],
+            ex: vec![0.0; rows],
+            ln_norm: vec![0.0; rows],
+        }
+    }
+}
+
 /// Normalises `lp[.., ..m]` column by column into responsibilities scaled by the sample
-/// weights; writes ln p(x_i) into `ln_norm[..m]` and returns Σ_i w_i ln p(x_i).
+/// weights; writes ln p(x_i) into `ln_norm[..m]` and returns `(Σ_i w_i ln p(x_i),
+/// Σ_i w_i H_i)` with `H_i = −Σ_k r_ik ln r_ik` the entropy of row i's posterior.
 ///
-/// Log-sum-exp in place: one `exp` per entry, one `ln` per row, no temporary arrays. Always
-/// inlined, so that it takes the instruction set of the E-step variant that calls it.
+/// Log-sum-exp in place: one `exp` per entry, one `ln` per row, no temporary arrays. The
+/// entropy costs one more multiply-add per entry: with `e_k = e^{lp_k − max}` and `s = Σ e_k`,
+/// `H = ln s − Σ_k e_k (lp_k − max) / s`. Always inlined, so that it takes the instruction set
+/// of the E-step variant that calls it.
 #[inline(always)]
 pub(crate) fn normalise(
     lp: &mut Array2<f64>,
     m: usize,
     w: Option<&[f64]>,
-    mx: &mut [f64],
-    sm: &mut [f64],
-    ln_norm: &mut [f64],
-) -> f64 {
-    let (mx, sm, ln_norm) = (&mut mx[..m], &mut sm[..m], &mut ln_norm[..m]);
+    bufs: &mut RowBufs,
+) -> (f64, f64) {
+    let (mx, sm, ex, ln_norm) = (
+        &mut bufs.mx[..m],
+        &mut bufs.sm[..m],
+        &mut bufs.ex[..m],
+        &mut bufs.ln_norm[..m],
+    );
     let c = lp.ncols();
     let lp = lp
         .as_slice_mut()
@@ -195,15 +228,32 @@ pub(crate) fn normalise(
         }
     }
     sm.fill(0.0);
+    ex.fill(0.0);
     for row in lp.chunks_exact_mut(c) {
-        for ((v, &a), t) in row[..m].iter_mut().zip(mx.iter()).zip(sm.iter_mut()) {
-            let e = exp_nonpositive(*v - a);
+        for (((v, &a), t), u) in row[..m]
+            .iter_mut()
+            .zip(mx.iter())
+            .zip(sm.iter_mut())
+            .zip(ex.iter_mut())
+        {
+            let z = *v - a;
+            let e = exp_nonpositive(z);
             *v = e;
             *t += e;
+            // e is 0 below −708; the clamp keeps 0 · (−∞) out of the sum.
+            *u += e * if z < -708.0 { -708.0 } else { z };
         }
     }
-    for ((l, &a), t) in ln_norm.iter_mut().zip(mx.iter()).zip(sm.iter_mut()) {
-        *l = a + ln_at_least_one(*t);
+    for (((l, &a), t), u) in ln_norm
+        .iter_mut()
+        .zip(mx.iter())
+        .zip(sm.iter())
+        .zip(ex.iter_mut())
+    {
+        let ln_s = ln_at_least_one(*t);
+        *l = a + ln_s;
+        // Reuse `ex` for the row's entropy.
+        *u = ln_s - *u / *t;
     }
     // Reuse `sm` as the per-row scale w_i / Σ_k e_ik.
     let total = match w {
@@ -211,13 +261,13 @@ pub(crate) fn normalise(
             for (t, wi) in sm.iter_mut().zip(w) {
                 *t = wi / *t;
             }
-            dot_fast(ln_norm, &w[..m])
+            (dot_fast(ln_norm, &w[..m]), dot_fast(ex, &w[..m]))
         }
         None => {
             for t in sm.iter_mut() {
                 *t = 1.0 / *t;
             }
-            sum_fast(ln_norm)
+            (sum_fast(ln_norm), sum_fast(ex))
         }
     };
     for row in lp.chunks_exact_mut(c) {
@@ -258,18 +308,87 @@ impl Simd {
     }
 }
 
+/// Monte Carlo E-step settings of one pass: each row's posterior is replaced by the empirical
+/// distribution of `samples` draws from it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sampling {
+    /// Draws per row.
+    pub(crate) samples: usize,
+    /// The fit's seed; each pass and block draws from its own stream of it.
+    pub(crate) seed: u64,
+}
+
+/// Replaces each column of `resp[.., ..m]` (posteriors scaled by the row weights) by the
+/// empirical distribution of `samples` draws from it, at the same scale. Returns
+/// Σ_i w_i H(q̃_i), the entropy of the sampled distributions. `counts` has one slot per
+/// component.
+fn sample_columns(
+    resp: &mut Array2<f64>,
+    m: usize,
+    samples: usize,
+    counts: &mut [u32],
+    rng: &mut ChaCha8Rng,
+) -> f64 {
+    let c = resp.ncols();
+    let v = resp
+        .as_slice_mut()
+        .expect("scratch buffers are in standard layout");
+    let k = counts.len();
+    let inv = 1.0 / samples as f64;
+    let mut entropy = 0.0;
+    for i in 0..m {
+        let total: f64 = (0..k).map(|j| v[j * c + i]).sum();
+        counts.fill(0);
+        for _ in 0..samples {
+            let u = rng.random::<f64>() * total;
+            let mut cum = 0.0;
+            // The last component with positive mass catches rounding at the top end.
+            let mut pick = 0;
+            for j in 0..k {
+                let r = v[j * c + i];
+                if r > 0.0 {
+                    pick = j;
+                    cum += r;
+                    if u < cum {
+                        break;
+                    }
+                }
+            }
+            counts[pick] += 1;
+        }
+        let mut h = 0.0;
+        for (j, &n) in counts.iter().enumerate() {
+            let q = f64::from(n) * inv;
+            v[j * c + i] = total * q;
+            if n > 0 {
+                h -= q * q.ln();
+            }
+        }
+        entropy += total * h;
+    }
+    entropy
+}
+
 /// One block of the fused E-step + statistics pass: every chunk of `b.rows` is loaded,
-/// scored, normalised and accumulated. Inlined into each instruction-set variant below.
+/// scored, normalised (or sampled) and accumulated. Inlined into each instruction-set variant
+/// below.
 #[inline(always)]
 fn e_step_block_body<A: Element, K: Kernel>(
     kernel: &K,
     x: ArrayView2<'_, A>,
     sw: Option<&[f64]>,
     chunk: usize,
+    sampling: Option<(Sampling, u64)>,
     b: &mut Block<K>,
 ) {
     kernel.clear_acc(&mut b.acc);
     b.ll = 0.0;
+    b.entropy = 0.0;
+    let mut rng = sampling.map(|(s, pass)| {
+        let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+        rng.set_stream(pass * MAX_BLOCKS as u64 + b.index as u64);
+        (s.samples, rng)
+    });
     let mut start = b.rows.start;
     while start < b.rows.end {
         let end = (start + chunk).min(b.rows.end);
@@ -277,7 +396,12 @@ fn e_step_block_body<A: Element, K: Kernel>(
         kernel.load(x.slice(s![start..end, ..]), &mut b.scratch);
         kernel.log_prob(&mut b.scratch, m, &mut b.lp);
         let w = sw.map(|w| &w[start..end]);
-        b.ll += normalise(&mut b.lp, m, w, &mut b.mx, &mut b.sm, &mut b.ln_norm);
+        let (ll, entropy) = normalise(&mut b.lp, m, w, &mut b.bufs);
+        b.ll += ll;
+        b.entropy += match &mut rng {
+            Some((samples, rng)) => sample_columns(&mut b.lp, m, *samples, &mut b.counts, rng),
+            None => entropy,
+        };
         kernel.accumulate(&mut b.scratch, m, &b.lp, &mut b.acc);
         start = end;
     }
@@ -289,9 +413,10 @@ fn e_step_block_portable<A: Element, K: Kernel>(
     x: ArrayView2<'_, A>,
     sw: Option<&[f64]>,
     chunk: usize,
+    sampling: Option<(Sampling, u64)>,
     b: &mut Block<K>,
 ) {
-    e_step_block_body(kernel, x, sw, chunk, b);
+    e_step_block_body(kernel, x, sw, chunk, sampling, b);
 }
 
 /// [`e_step_block_body`] compiled with AVX2 and FMA: the `exp`/`ln` polynomials and the
@@ -303,9 +428,10 @@ fn e_step_block_avx2<A: Element, K: Kernel>(
     x: ArrayView2<'_, A>,
     sw: Option<&[f64]>,
     chunk: usize,
+    sampling: Option<(Sampling, u64)>,
     b: &mut Block<K>,
 ) {
-    e_step_block_body(kernel, x, sw, chunk, b);
+    e_step_block_body(kernel, x, sw, chunk, sampling, b);
 }
 
 /// Runs one E-step block on the instruction set `simd`.
@@ -316,27 +442,48 @@ fn e_step_block<A: Element, K: Kernel>(
     x: ArrayView2<'_, A>,
     sw: Option<&[f64]>,
     chunk: usize,
+    sampling: Option<(Sampling, u64)>,
     b: &mut Block<K>,
 ) {
     match simd {
-        Simd::Portable => e_step_block_portable(kernel, x, sw, chunk, b),
+        Simd::Portable => e_step_block_portable(kernel, x, sw, chunk, sampling, b),
         // SAFETY: `Simd::Avx2` is only ever produced by `Simd::detect`, after
         // `is_x86_feature_detected!` confirmed AVX2 and FMA on the running CPU.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => unsafe { e_step_block_avx2(kernel, x, sw, chunk, b) },
+        Simd::Avx2 => unsafe { e_step_block_avx2(kernel, x, sw, chunk, sampling, b) },
     }
 }
 
 /// A contiguous range of rows with its own buffers.
 struct Block<K: Kernel> {
+    /// Position in the block list (selects the block's random stream).
+    index: usize,
     rows: Range<usize>,
     scratch: K::Scratch,
     acc: K::Acc,
     lp: Array2<f64>,
-    mx: Vec<f64>,
-    sm: Vec<f64>,
-    ln_norm: Vec<f64>,
+    bufs: RowBufs,
+    /// Monte Carlo draw counts per component.
+    counts: Vec<u32>,
     ll: f64,
+    entropy: f64,
+}
+
+impl<K: Kernel> Block<K> {
+    fn new(kernel: &K, index: usize, chunk: usize) -> Self {
+        let k = kernel.n_components();
+        Self {
+            index,
+            rows: 0..0,
+            scratch: kernel.new_scratch(chunk),
+            acc: kernel.new_acc(),
+            lp: Array2::zeros((k, chunk)),
+            bufs: RowBufs::new(chunk),
+            counts: vec![0; k],
+            ll: 0.0,
+            entropy: 0.0,
+        }
+    }
 }
 
 /// Splits `n` rows into at most [`MAX_BLOCKS`] blocks of whole chunks.
@@ -356,13 +503,21 @@ pub(crate) fn plan_blocks(n: usize, chunk: usize) -> Vec<Range<usize>> {
 }
 
 /// Buffers of one fit: the data, its sample weights and per-block state.
+///
+/// The data may be replaced between passes ([`Engine::set_data`], [`Engine::load_rows`]):
+/// that is how chunked streams and mini-batches go through the same fused pass. Buffers are
+/// kept; only the block plan changes.
 pub(crate) struct Engine<'a, A: Element, K: Kernel> {
     x: CowArray<'a, A, Ix2>,
+    /// Rows of `x` in use (`load_rows` reuses a larger buffer).
+    n: usize,
     sw: Option<Vec<f64>>,
     chunk: usize,
     blocks: Vec<Block<K>>,
     /// Instruction set of the E-step, detected once per fit.
     simd: Simd,
+    /// Passes run so far (selects the random streams of Monte Carlo passes).
+    passes: u64,
     /// The merged statistics of the last pass.
     pub(crate) total: K::Acc,
 }
@@ -371,37 +526,91 @@ impl<'a, A: Element, K: Kernel> Engine<'a, A, K> {
     /// Allocates every buffer the fit will use. `x` must be in standard layout.
     pub(crate) fn new(kernel: &K, x: CowArray<'a, A, Ix2>, sw: Option<Vec<f64>>) -> Self {
         let chunk = chunk_rows(kernel.row_width());
-        let k = kernel.n_components();
-        let blocks = plan_blocks(x.nrows(), chunk)
-            .into_iter()
-            .map(|rows| Block {
-                rows,
-                scratch: kernel.new_scratch(chunk),
-                acc: kernel.new_acc(),
-                lp: Array2::zeros((k, chunk)),
-                mx: vec![0.0; chunk],
-                sm: vec![0.0; chunk],
-                ln_norm: vec![0.0; chunk],
-                ll: 0.0,
-            })
-            .collect();
-        Self {
+        let mut engine = Self {
+            n: x.nrows(),
             x,
             sw,
             chunk,
-            blocks,
+            blocks: Vec::new(),
             simd: Simd::detect(),
+            passes: 0,
             total: kernel.new_acc(),
+        };
+        engine.plan(kernel);
+        engine
+    }
+
+    /// Assigns the rows in use to blocks, adding blocks (up to [`MAX_BLOCKS`]) when needed.
+    fn plan(&mut self, kernel: &K) {
+        let ranges = plan_blocks(self.n, self.chunk);
+        while self.blocks.len() < ranges.len() {
+            let index = self.blocks.len();
+            self.blocks.push(Block::new(kernel, index, self.chunk));
+        }
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            b.rows = ranges.get(i).cloned().unwrap_or(self.n..self.n);
         }
     }
 
-    /// One fused E-step + statistics pass under the kernel's parameters.
-    /// Returns Σ_i w_i ln p(x_i); the merged statistics are in `self.total`.
-    pub(crate) fn e_step(&mut self, kernel: &K) -> f64 {
-        let (x, sw, chunk, simd) = (self.x.view(), self.sw.as_deref(), self.chunk, self.simd);
+    /// Replaces the data (standard layout, unweighted), e.g. by the next chunk of a stream.
+    pub(crate) fn set_data(&mut self, kernel: &K, x: CowArray<'a, A, Ix2>) {
+        self.n = x.nrows();
+        self.x = x;
+        self.sw = None;
+        self.plan(kernel);
+    }
+
+    /// Replaces the data by the rows `idx` of `src` (and their weights), copied into a buffer
+    /// this engine owns and reuses: a mini-batch.
+    pub(crate) fn load_rows(
+        &mut self,
+        kernel: &K,
+        src: ArrayView2<'_, A>,
+        idx: &[usize],
+        sw: Option<&[f64]>,
+    ) {
+        let d = src.ncols();
+        if self.x.is_view() || self.x.nrows() < idx.len() || self.x.ncols() != d {
+            let first = src.row(0)[0];
+            self.x = CowArray::from(Array2::from_elem((idx.len(), d), first));
+        }
+        let rows = self
+            .x
+            .as_slice_mut()
+            .expect("an owned buffer is in standard layout");
+        for (out, &i) in rows.chunks_exact_mut(d).zip(idx) {
+            for (o, v) in out.iter_mut().zip(src.row(i)) {
+                *o = *v;
+            }
+        }
+        self.sw = sw.map(|w| {
+            let mut out = self.sw.take().unwrap_or_default();
+            out.clear();
+            out.extend(idx.iter().map(|&i| w[i]));
+            out
+        });
+        self.n = idx.len();
+        self.plan(kernel);
+    }
+
+    /// Restarts the count of passes (so that restart `run` of a seed draws the same numbers
+    /// whatever ran before it).
+    pub(crate) fn reset_passes(&mut self, run: usize) {
+        self.passes = (run as u64) << 32;
+    }
+
+    /// One fused E-step + statistics pass under the kernel's parameters, with exact
+    /// posteriors, or with sampled ones if `sampling` is given (Monte Carlo EM).
+    /// Returns `(Σ_i w_i ln p(x_i), Σ_i w_i H(q_i))`; the merged statistics are in
+    /// `self.total`.
+    pub(crate) fn e_step(&mut self, kernel: &K, sampling: Option<Sampling>) -> (f64, f64) {
+        let sampling = sampling.map(|s| (s, self.passes));
+        self.passes += 1;
+        let x = self.x.slice(s![..self.n, ..]);
+        let (sw, chunk, simd) = (self.sw.as_deref(), self.chunk, self.simd);
         self.blocks
             .par_iter_mut()
-            .for_each(|b| e_step_block(simd, kernel, x, sw, chunk, b));
+            .for_each(|b| e_step_block(simd, kernel, x, sw, chunk, sampling, b));
         self.merge(kernel)
     }
 
@@ -430,9 +639,15 @@ impl<'a, A: Element, K: Kernel> Engine<'a, A, K> {
         kernel: &K,
         mut fill: impl FnMut(usize, usize, &mut Array2<f64>),
     ) {
-        let (x, sw, chunk) = (self.x.view(), self.sw.as_deref(), self.chunk);
+        let (x, sw, chunk) = (
+            self.x.slice(s![..self.n, ..]),
+            self.sw.as_deref(),
+            self.chunk,
+        );
         for b in &mut self.blocks {
             kernel.clear_acc(&mut b.acc);
+            b.ll = 0.0;
+            b.entropy = 0.0;
             let mut start = b.rows.start;
             while start < b.rows.end {
                 let end = (start + chunk).min(b.rows.end);
@@ -453,9 +668,9 @@ impl<'a, A: Element, K: Kernel> Engine<'a, A, K> {
         self.merge(kernel);
     }
 
-    /// The data (standard layout).
+    /// The data in use (standard layout).
     pub(crate) fn x(&self) -> ArrayView2<'_, A> {
-        self.x.view()
+        self.x.slice(s![..self.n, ..])
     }
 
     /// The sample weights, if any.
@@ -463,16 +678,25 @@ impl<'a, A: Element, K: Kernel> Engine<'a, A, K> {
         self.sw.as_deref()
     }
 
+    /// Total weight of the rows in use (their number without sample weights).
+    pub(crate) fn total_weight(&self) -> f64 {
+        match &self.sw {
+            Some(w) => w.iter().sum(),
+            None => self.n as f64,
+        }
+    }
+
     /// Merges the block partials in block order (deterministic).
-    fn merge(&mut self, kernel: &K) -> f64 {
+    fn merge(&mut self, kernel: &K) -> (f64, f64) {
         kernel.clear_acc(&mut self.total);
-        let mut ll = 0.0;
+        let (mut ll, mut entropy) = (0.0, 0.0);
         for b in &self.blocks {
             kernel.merge_acc(&mut self.total, &b.acc);
             ll += b.ll;
+            entropy += b.entropy;
         }
         kernel.finish_acc(&mut self.total);
-        ll
+        (ll, entropy)
     }
 }
 
@@ -489,22 +713,13 @@ pub(crate) enum Output<'o> {
 /// Scratch of one evaluation block.
 struct EvalBuf {
     lp: Array2<f64>,
-    mx: Vec<f64>,
-    sm: Vec<f64>,
-    ln_norm: Vec<f64>,
+    bufs: RowBufs,
 }
 
 impl EvalBuf {
-    /// Normalises `lp[.., ..m]` into responsibilities; `ln_norm[..m]` gets ln p(x_i).
+    /// Normalises `lp[.., ..m]` into responsibilities; `bufs.ln_norm[..m]` gets ln p(x_i).
     fn normalise(&mut self, m: usize) {
-        normalise(
-            &mut self.lp,
-            m,
-            None,
-            &mut self.mx,
-            &mut self.sm,
-            &mut self.ln_norm,
-        );
+        normalise(&mut self.lp, m, None, &mut self.bufs);
     }
 }
 
@@ -519,9 +734,7 @@ fn eval_block<A: Element, K: Kernel>(
     let mut scratch = kernel.new_scratch(chunk);
     let mut buf = EvalBuf {
         lp: Array2::zeros((kernel.n_components(), chunk)),
-        mx: vec![0.0; chunk],
-        sm: vec![0.0; chunk],
-        ln_norm: vec![0.0; chunk],
+        bufs: RowBufs::new(chunk),
     };
     for (c, xs) in xb.axis_chunks_iter(Axis(0), chunk).enumerate() {
         let m = xs.nrows();
@@ -563,7 +776,7 @@ pub(crate) fn evaluate<A: Element, K: Kernel>(kernel: &K, x: ArrayView2<'_, A>, 
                     eval_block(kernel, xb, chunk, |row0, m, buf| {
                         buf.normalise(m);
                         ob.slice_mut(s![row0..row0 + m])
-                            .assign(&ArrayView1::from(&buf.ln_norm[..m]));
+                            .assign(&ArrayView1::from(&buf.bufs.ln_norm[..m]));
                     });
                 });
         }

@@ -13,6 +13,22 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum EmError {
+    /// A chunk of a streamed fit could not be read.
+    #[error("chunk {chunk} of the stream failed: {source}")]
+    Stream {
+        /// Index (0-based, within its pass) of the failing chunk.
+        chunk: usize,
+        /// What the source reported.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A chunk of a streamed fit does not fit the others.
+    #[error("chunk {chunk} of the stream is unusable: {reason}")]
+    StreamChunk {
+        /// Index (0-based, within its pass) of the chunk.
+        chunk: usize,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// A setting of the parameter builder is out of its allowed range.
     #[error("invalid value {value} for `{name}`: {allowed}")]
     InvalidParam {

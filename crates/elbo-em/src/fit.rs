@@ -27,6 +27,10 @@ pub struct Fit<M> {
     pub best_init: usize,
     /// Wall-clock time of the whole fit (validation, initialisations and EM).
     pub elapsed: Duration,
+    /// Per iteration of the best run, the log-likelihood and the ELBO after the E-step and
+    /// after the M-step (per sample), whose difference is the gap of theory §2. Exact EM: the
+    /// gap after each E-step is 0 up to rounding. Empty for models that do not trace.
+    pub trace: Vec<crate::strategy::IterationTrace>,
 }
 
 /// A stepwise EM driver that [`run_fit`] can run restarts and convergence tests on.
@@ -39,7 +43,18 @@ pub(crate) trait Stepper {
     fn step(&mut self) -> Result<f64, crate::EmError>;
     /// The current model.
     fn model(&self) -> &Self::Model;
+    /// Ends a run (e.g. one more evaluation pass to complete the trace).
+    fn finish(&mut self) -> Result<(), crate::EmError> {
+        Ok(())
+    }
+    /// The run's trace (empty if the stepper keeps none).
+    fn take_trace(&mut self) -> Vec<crate::strategy::IterationTrace> {
+        Vec::new()
+    }
 }
+
+/// The best run so far: model, bounds, converged, index, trace.
+type Run<M> = (M, Vec<f64>, bool, usize, Vec<crate::strategy::IterationTrace>);
 
 /// Runs `runs` initialisations of at most `max_iter` iterations each (the first is already
 /// initialised), stopping a run when the bound changes by less than `tol`, and keeps the run
@@ -52,7 +67,7 @@ pub(crate) fn run_fit<S: Stepper>(
     what: &'static str,
     started: std::time::Instant,
 ) -> Result<Fit<S::Model>, crate::EmError> {
-    let mut best: Option<(S::Model, Vec<f64>, bool, usize)> = None;
+    let mut best: Option<Run<S::Model>> = None;
     let mut init_bounds = Vec::with_capacity(runs);
     for run in 0..runs {
         if run > 0 {
@@ -71,6 +86,8 @@ pub(crate) fn run_fit<S: Stepper>(
             }
             previous = bound;
         }
+        em.finish()?;
+        let trace = em.take_trace();
         let last = bounds.last().copied().unwrap_or(f64::NEG_INFINITY);
         tracing::debug!(
             model = what,
@@ -85,16 +102,16 @@ pub(crate) fn run_fit<S: Stepper>(
         // is replaced by any later run.
         let better = match &best {
             None => true,
-            Some((_, b, _, _)) => {
+            Some((_, b, _, _, _)) => {
                 let best_bound = b.last().copied().unwrap_or(f64::NEG_INFINITY);
                 last > best_bound || best_bound == f64::NEG_INFINITY
             }
         };
         if better {
-            best = Some((em.model().clone(), bounds, converged, run));
+            best = Some((em.model().clone(), bounds, converged, run, trace));
         }
     }
-    let Some((model, lower_bounds, converged, best_init)) = best else {
+    let Some((model, lower_bounds, converged, best_init, trace)) = best else {
         return Err(crate::EmError::param("n_init", 0, "must be at least 1"));
     };
     if !converged && max_iter > 0 {
@@ -114,5 +131,6 @@ pub(crate) fn run_fit<S: Stepper>(
         init_lower_bounds: init_bounds,
         best_init,
         elapsed: started.elapsed(),
+        trace,
     })
 }

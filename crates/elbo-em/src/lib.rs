@@ -41,6 +41,7 @@ mod init;
 mod params;
 mod persist;
 mod select;
+mod strategy;
 
 pub use bernoulli::{
     BernoulliEm, BernoulliGiven, BernoulliMixture, BernoulliMixtureParams,
@@ -56,6 +57,7 @@ pub use params::{
 };
 pub use persist::{BERNOULLI_FORMAT, FORMAT_VERSION, GAUSSIAN_FORMAT};
 pub use select::{Selection, SelectionRow, select_model};
+pub use strategy::{Bound, ChunkSource, IterationTrace, Strategy};
 
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

@@ -303,6 +303,7 @@ pub(crate) struct Common {
     pub max_iter: usize,
     pub n_init: usize,
     pub seed: u64,
+    pub strategy: crate::strategy::Strategy,
 }
 
 impl Default for Common {
@@ -319,6 +320,7 @@ impl Common {
             max_iter: 100,
             n_init: 1,
             seed: 0,
+            strategy: crate::strategy::Strategy::Exact,
         }
     }
 
@@ -340,7 +342,7 @@ impl Common {
         if self.n_init == 0 {
             return Err(EmError::param("n_init", self.n_init, "must be at least 1"));
         }
-        Ok(())
+        self.strategy.check()
     }
 }
 
@@ -429,6 +431,12 @@ impl GaussianMixtureParams {
         self
     }
 
+    /// Which member of the EM family fits (default [`Strategy::Exact`](crate::Strategy)).
+    pub fn strategy(mut self, strategy: crate::strategy::Strategy) -> Self {
+        self.common.strategy = strategy;
+        self
+    }
+
     /// Validates the settings.
     pub fn check(self) -> Result<ValidGaussianMixtureParams, EmError> {
         self.common.check()?;
@@ -512,6 +520,10 @@ impl ValidGaussianMixtureParams {
     /// Seed.
     pub fn seed(&self) -> u64 {
         self.0.common.seed
+    }
+    /// EM strategy.
+    pub fn strategy(&self) -> crate::strategy::Strategy {
+        self.0.common.strategy
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use elbo_distributions::{DiagGaussianStats, GaussianStats};
-use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, Axis, CowArray, s};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -15,8 +15,10 @@ use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
 use crate::params::{
     Covariance, Covariances, GaussianMixtureParams, GivenSpread, Init, ValidGaussianMixtureParams,
 };
+use crate::strategy::{ChunkSource, Core, InMemory, IterationTrace, Streamed};
 
 use super::GaussianMixture;
+use super::family::GaussFamily;
 use super::kernel::{GaussAcc, GaussKernel, n_pairs, pair_index};
 use super::linalg::{precision_factor_into, precision_scale};
 
@@ -241,15 +243,14 @@ fn given_model(
 
 /// EM on one data set, one iteration at a time, for callers who drive the loop themselves
 /// (custom stopping rules, progress display, benchmarks). [`GaussianMixtureParams::fit`] is
-/// this plus restarts and the convergence test.
+/// this plus restarts and the convergence test. The strategy of the settings
+/// ([`crate::Strategy`]) decides what an iteration is.
 ///
 /// All buffers are allocated by [`GaussianEm::new`]; [`GaussianEm::step`] allocates none that
 /// grow with the data.
 pub struct GaussianEm<'a, A: Element> {
     params: ValidGaussianMixtureParams,
-    engine: Engine<'a, A, GaussKernel>,
-    kernel: GaussKernel,
-    model: GaussianMixture,
+    em: InMemory<'a, A, GaussFamily>,
     total_w: f64,
     fixed_start: Option<GaussianMixture>,
 }
@@ -258,10 +259,62 @@ impl<A: Element> std::fmt::Debug for GaussianEm<'_, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GaussianEm")
             .field("params", &self.params)
-            .field("model", &self.model)
+            .field("model", &self.em.core.model)
             .field("total_weight", &self.total_w)
             .finish_non_exhaustive()
     }
+}
+
+/// Checks a start model (given or warm) against the data dimension.
+fn check_start(warm: Option<&GaussianMixture>, d: usize) -> Result<(), EmError> {
+    if let Some(m) = warm {
+        if m.n_features() != d {
+            return Err(EmError::WarmStart {
+                reason: format!(
+                    "the model has {} features but the data has {d} columns",
+                    m.n_features()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The initial model of restart `run`: the fixed start, or the init method's responsibilities
+/// on the engine's rows followed by an M-step.
+fn initial_model<A: Element>(
+    p: &ValidGaussianMixtureParams,
+    fixed_start: Option<&GaussianMixture>,
+    engine: &mut Engine<'_, A, GaussKernel>,
+    kernel: &GaussKernel,
+    run: usize,
+) -> Result<GaussianMixture, EmError> {
+    if let Some(m) = fixed_start {
+        return Ok(m.clone());
+    }
+    let k = p.n_components();
+    let mut rng = ChaCha8Rng::seed_from_u64(p.seed());
+    rng.set_stream(run as u64);
+    let x = engine.x();
+    let d = x.ncols();
+    let (n, sw, shift) = (x.nrows(), engine.sample_weight(), kernel.shift().view());
+    let start = match p.init() {
+        Init::KMeans => Start::Labels(kmeans(x, sw, shift, k, &mut rng)),
+        Init::KMeansPlusPlus => Start::Seeds(kmeans_plusplus(x, sw, shift, k, &mut rng)),
+        Init::RandomFromData => Start::Seeds(random_rows(n, sw, k, &mut rng)),
+        Init::Random | Init::Given(_) => Start::Random,
+    };
+    let total_w = engine.total_weight();
+    engine.accumulate_with(kernel, |row, m, resp| start.fill(row, m, resp, &mut rng));
+    let mut model = GaussianMixture::zeros(p.covariance(), k, d);
+    m_step(
+        &engine.total,
+        kernel.shift(),
+        p.reg_covar(),
+        Some(total_w),
+        &mut model,
+    )?;
+    Ok(model)
 }
 
 impl<'a, A: Element> GaussianEm<'a, A> {
@@ -291,25 +344,24 @@ impl<'a, A: Element> GaussianEm<'a, A> {
             });
         }
         let warm = p.warm_start().cloned();
-        if let Some(m) = &warm {
-            if m.n_features() != d {
-                return Err(EmError::WarmStart {
-                    reason: format!(
-                        "the model has {} features but the data has {d} columns",
-                        m.n_features()
-                    ),
-                });
-            }
-        }
+        check_start(warm.as_ref(), d)?;
         let given = given_model(p, d)?;
         let shift = weighted_mean(x.view(), sw.as_deref());
         let kernel = GaussKernel::blank(p.covariance(), k, d, shift);
         let engine = Engine::new(&kernel, x, sw);
+        let family = GaussFamily {
+            reg_covar: p.reg_covar(),
+        };
+        let core = Core::new(
+            family,
+            kernel,
+            GaussianMixture::zeros(p.covariance(), k, d),
+            p.strategy(),
+            p.seed(),
+        );
         let mut em = Self {
             params: p.clone(),
-            engine,
-            kernel,
-            model: GaussianMixture::zeros(p.covariance(), k, d),
+            em: InMemory::new(engine, core),
             total_w,
             fixed_start: warm.or(given),
         };
@@ -322,66 +374,40 @@ impl<'a, A: Element> GaussianEm<'a, A> {
     /// # Errors
     /// [`EmError::NotPositiveDefinite`] if the initial covariances cannot be factored.
     pub fn initialise(&mut self, run: usize) -> Result<(), EmError> {
-        let p = &self.params;
-        let (k, d) = (p.n_components(), self.model.n_features());
-        let mut rng = ChaCha8Rng::seed_from_u64(p.seed());
-        rng.set_stream(run as u64);
-        match &self.fixed_start {
-            Some(m) => self.model.clone_from(m),
-            None => {
-                let x = self.engine.x();
-                let (n, sw, shift) = (
-                    x.nrows(),
-                    self.engine.sample_weight(),
-                    self.kernel.shift().view(),
-                );
-                let start = match p.init() {
-                    Init::KMeans => Start::Labels(kmeans(x, sw, shift, k, &mut rng)),
-                    Init::KMeansPlusPlus => {
-                        Start::Seeds(kmeans_plusplus(x, sw, shift, k, &mut rng))
-                    }
-                    Init::RandomFromData => Start::Seeds(random_rows(n, sw, k, &mut rng)),
-                    Init::Random | Init::Given(_) => Start::Random,
-                };
-                self.engine.accumulate_with(&self.kernel, |row, m, resp| {
-                    start.fill(row, m, resp, &mut rng)
-                });
-                let mut model = GaussianMixture::zeros(p.covariance(), k, d);
-                m_step(
-                    &self.engine.total,
-                    self.kernel.shift(),
-                    p.reg_covar(),
-                    Some(self.total_w),
-                    &mut model,
-                )?;
-                self.model = model;
-            }
-        }
-        self.kernel.update(&self.model);
+        let em = &mut self.em;
+        em.restart(run);
+        let model = initial_model(
+            &self.params,
+            self.fixed_start.as_ref(),
+            &mut em.engine,
+            &em.core.kernel,
+            run,
+        )?;
+        em.core.model = model;
+        em.core.kernel.update(&em.core.model);
         Ok(())
     }
 
-    /// One EM iteration (E-step, then M-step). Returns the per-sample lower bound computed by
-    /// the E-step, i.e. the mean log-likelihood under the parameters *before* the step.
+    /// One iteration of the strategy (exact EM: E-step, then M-step). Returns the per-sample
+    /// lower bound computed by the E-step, i.e. the mean log-likelihood under the parameters
+    /// *before* the step.
     ///
     /// # Errors
     /// [`EmError::NotPositiveDefinite`] if a new covariance cannot be factored.
     pub fn step(&mut self) -> Result<f64, EmError> {
-        let bound = self.engine.e_step(&self.kernel) / self.total_w;
-        m_step(
-            &self.engine.total,
-            self.kernel.shift(),
-            self.params.reg_covar(),
-            None,
-            &mut self.model,
-        )?;
-        self.kernel.update(&self.model);
-        Ok(bound)
+        self.em.step()
     }
 
     /// The current model.
     pub fn model(&self) -> &GaussianMixture {
-        &self.model
+        &self.em.core.model
+    }
+
+    /// The trace of the iterations run since the last (re)initialisation, completed with one
+    /// evaluation pass of the current parameters; see [`Fit::trace`].
+    pub fn trace(&mut self) -> Vec<IterationTrace> {
+        self.em.finish();
+        self.em.core.take_trace()
     }
 
     /// Number of restarts a fit runs: 1 with a given or warm start, else `n_init`.
@@ -404,6 +430,148 @@ impl<A: Element> Stepper for GaussianEm<'_, A> {
     }
     fn model(&self) -> &GaussianMixture {
         GaussianEm::model(self)
+    }
+    fn finish(&mut self) -> Result<(), EmError> {
+        self.em.finish();
+        Ok(())
+    }
+    fn take_trace(&mut self) -> Vec<IterationTrace> {
+        self.em.core.take_trace()
+    }
+}
+
+/// A streamed Gaussian fit: the first chunk is kept for (re)initialisation, every other
+/// chunk is in memory only while its pass uses it.
+struct GaussianStream<A: Element, S> {
+    params: ValidGaussianMixtureParams,
+    em: Streamed<A, GaussFamily, S>,
+    first: Engine<'static, A, GaussKernel>,
+    fixed_start: Option<GaussianMixture>,
+}
+
+impl<A: Element, S: ChunkSource<A>> Stepper for GaussianStream<A, S> {
+    type Model = GaussianMixture;
+    fn initialise(&mut self, run: usize) -> Result<(), EmError> {
+        self.em.restart(run);
+        let model = initial_model(
+            &self.params,
+            self.fixed_start.as_ref(),
+            &mut self.first,
+            &self.em.core.kernel,
+            run,
+        )?;
+        self.em.core.model = model;
+        self.em.core.kernel.update(&self.em.core.model);
+        Ok(())
+    }
+    fn step(&mut self) -> Result<f64, EmError> {
+        self.em.step()
+    }
+    fn model(&self) -> &GaussianMixture {
+        &self.em.core.model
+    }
+    fn finish(&mut self) -> Result<(), EmError> {
+        self.em.finish()
+    }
+    fn take_trace(&mut self) -> Vec<IterationTrace> {
+        self.em.core.take_trace()
+    }
+}
+
+/// Takes the first chunk of a stream's first pass, checked and in standard layout.
+pub(crate) fn first_chunk<A: Element, S: ChunkSource<A>>(
+    source: &mut S,
+) -> Result<Array2<A>, EmError> {
+    let first = match source.chunks().next() {
+        None => return Err(EmError::EmptyData { rows: 0, cols: 0 }),
+        Some(Err(e)) => {
+            return Err(EmError::Stream {
+                chunk: 0,
+                source: Box::new(e),
+            });
+        }
+        Some(Ok(c)) => c,
+    };
+    prepare(first.view())?;
+    Ok(first.as_standard_layout().into_owned())
+}
+
+impl GaussianMixtureParams {
+    /// Fits the mixture to a data set given as chunks of rows, never holding more than one
+    /// chunk (and the first, kept for initialisation) in memory: each EM pass asks `source`
+    /// for the chunks again and merges their sufficient statistics, so memory does not grow
+    /// with the number of rows. Every strategy works; online EM updates after every
+    /// `batch_size` rows of the stream, in stream order.
+    ///
+    /// The initialisation (`init`, the numerical shift) is computed on the first chunk, so
+    /// make it representative (e.g. shuffled, and at least a few times `n_components` rows).
+    /// A closure returning an iterator is a source:
+    ///
+    /// ```
+    /// use elbo_em::{Covariance, GaussianMixture};
+    /// use ndarray::{Array2, Axis};
+    ///
+    /// let x = Array2::from_shape_fn((2_000, 2), |(i, j)| ((i * 7 + j * 3) % 11) as f64 + (i % 2) as f64 * 20.0);
+    /// let fit = GaussianMixture::params(2)
+    ///     .covariance(Covariance::Diag)
+    ///     .fit_stream(|| {
+    ///         x.axis_chunks_iter(Axis(0), 500)
+    ///             .map(|c| Ok::<_, std::convert::Infallible>(c.to_owned()))
+    ///     })?;
+    /// assert!(fit.converged);
+    /// # Ok::<(), elbo_em::EmError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`fit`](Self::fit) (data errors name the chunk), and [`EmError::Stream`] when the
+    /// source fails, [`EmError::StreamChunk`] when a chunk has other columns than the first
+    /// or a pass gives other rows than the first.
+    pub fn fit_stream<A: Element, S: ChunkSource<A>>(
+        &self,
+        mut source: S,
+    ) -> Result<Fit<GaussianMixture>, EmError> {
+        let started = Instant::now();
+        let p = self.clone().check()?;
+        let first = first_chunk(&mut source)?;
+        let (n0, d) = first.dim();
+        let k = p.n_components();
+        let warm = p.warm_start().cloned();
+        check_start(warm.as_ref(), d)?;
+        let given = given_model(&p, d)?;
+        if warm.is_none() && given.is_none() && k > n0 {
+            // The init methods draw from the first chunk.
+            return Err(EmError::TooFewSamples {
+                n_components: k,
+                n_samples: n0,
+            });
+        }
+        let shift = weighted_mean(first.view(), None);
+        let kernel = GaussKernel::blank(p.covariance(), k, d, shift);
+        let first = Engine::new(&kernel, CowArray::from(first), None);
+        let empty =
+            Array2::from_shape_vec((0, d), Vec::new()).expect("an empty array has a valid shape");
+        let engine = Engine::new(&kernel, CowArray::from(empty), None);
+        let family = GaussFamily {
+            reg_covar: p.reg_covar(),
+        };
+        let core = Core::new(
+            family,
+            kernel,
+            GaussianMixture::zeros(p.covariance(), k, d),
+            p.strategy(),
+            p.seed(),
+        );
+        let fixed_start = warm.or(given);
+        let runs = if fixed_start.is_some() { 1 } else { p.n_init() };
+        let mut em = GaussianStream {
+            em: Streamed::new(engine, core, source, crate::data::check_finite::<A>),
+            params: p,
+            first,
+            fixed_start,
+        };
+        em.initialise(0)?;
+        let (max_iter, tol) = (em.params.max_iter(), em.params.tol());
+        run_fit(&mut em, runs, max_iter, tol, "GaussianMixture", started)
     }
 }
 
@@ -448,8 +616,8 @@ mod tests {
             let params = GaussianMixture::params(3).covariance(kind).check().unwrap();
             let mut fast = GaussianEm::new(&params, x.view(), None).unwrap();
             let mut portable = GaussianEm::new(&params, x.view(), None).unwrap();
-            let detected = fast.engine.simd();
-            portable.engine.set_simd(Simd::Portable);
+            let detected = fast.em.engine.simd();
+            portable.em.engine.set_simd(Simd::Portable);
             for _ in 0..5 {
                 let (a, b) = (fast.step().unwrap(), portable.step().unwrap());
                 assert!(

@@ -32,7 +32,7 @@ use crate::params::{Covariance, Covariances};
 use super::GaussianMixture;
 
 /// ½ ln 2π.
-const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// Contiguous storage of an owned standard-layout buffer (all scratch buffers are).
 fn flat(a: &Array2<f64>) -> &[f64] {
@@ -288,6 +288,15 @@ impl Kernel for GaussKernel {
         into.nk += &from.nk;
         into.rf += &from.rf;
         into.s2 += &from.s2;
+    }
+
+    fn blend_acc(&self, into: &mut GaussAcc, keep: f64, from: &GaussAcc, add: f64) {
+        into.nk *= keep;
+        into.nk.scaled_add(add, &from.nk);
+        into.rf *= keep;
+        into.rf.scaled_add(add, &from.rf);
+        into.s2 *= keep;
+        into.s2.scaled_add(add, &from.s2);
     }
 
     // Always inlined (like the loops it calls) so that it takes the instruction set of the

@@ -1,5 +1,6 @@
 //! The fitted Gaussian mixture: parameters, prediction, scoring, sampling, information criteria.
 
+mod family;
 mod fit;
 pub use fit::GaussianEm;
 pub(crate) mod kernel;
