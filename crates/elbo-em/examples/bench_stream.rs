@@ -16,7 +16,12 @@
 //!     [--chunk 100000] [--online-rows 1000000]
 //! ```
 
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, missing_docs)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    missing_docs
+)]
 
 use std::convert::Infallible;
 use std::time::Instant;
@@ -57,7 +62,11 @@ fn truth(seed: u64) -> GaussianMixture {
         3.0 * (rng.random::<f64>() + rng.random::<f64>() + rng.random::<f64>() - 1.5)
     });
     let covs = Array3::from_shape_fn((K, D, D), |(_, i, j)| {
-        if i == j { 0.3 + 1.7 * rng.random::<f64>() } else { 0.0 }
+        if i == j {
+            0.3 + 1.7 * rng.random::<f64>()
+        } else {
+            0.0
+        }
     });
     GaussianMixture::from_covariances(weights, means, Covariances::Full(covs)).unwrap()
 }
@@ -78,7 +87,12 @@ struct StreamResult {
     lower_bound: f64,
 }
 
-fn stream_fit(model: &GaussianMixture, rows: usize, chunk_rows: usize, iters: usize) -> StreamResult {
+fn stream_fit(
+    model: &GaussianMixture,
+    rows: usize,
+    chunk_rows: usize,
+    iters: usize,
+) -> StreamResult {
     let n_chunks = rows.div_ceil(chunk_rows);
     let size = |i: usize| chunk_rows.min(rows - i * chunk_rows);
     // The generator alone, for its share of a pass.

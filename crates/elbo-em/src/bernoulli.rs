@@ -23,7 +23,7 @@ use crate::error::EmError;
 use crate::fit::{Fit, Stepper, run_fit};
 use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
 use crate::params::{Common, Init, check_finite_values, check_weights};
-use crate::strategy::{Core, Family, InMemory, IterationTrace};
+use crate::strategy::{ChunkSource, Core, Family, InMemory, IterationTrace, Streamed, first_chunk};
 
 /// scikit-learn's floor on `N_k` (see the Gaussian M-step).
 const NK_FLOOR: f64 = 10.0 * f64::EPSILON;
@@ -751,6 +751,126 @@ fn initial_bernoulli<A: Element>(
     };
     m_step(&engine.total, clip, Some(total_w), &mut model);
     model
+}
+
+/// A streamed Bernoulli fit (see [`crate::GaussianMixtureParams::fit_stream`]).
+struct BernoulliStream<A: Element, S> {
+    params: BernoulliMixtureParams,
+    em: Streamed<A, BernFamily, S>,
+    first: Engine<'static, A, BernKernel>,
+    shift: Array1<f64>,
+    fixed_start: Option<BernoulliMixture>,
+}
+
+impl<A: Element, S: ChunkSource<A>> Stepper for BernoulliStream<A, S> {
+    type Model = BernoulliMixture;
+    fn initialise(&mut self, run: usize) -> Result<(), EmError> {
+        self.em.restart(run);
+        let model = initial_bernoulli(
+            &self.params,
+            self.fixed_start.as_ref(),
+            &mut self.first,
+            &self.em.core.kernel,
+            self.shift.view(),
+            run,
+        );
+        self.em.core.model = model;
+        self.em.core.kernel.update(&self.em.core.model);
+        Ok(())
+    }
+    fn step(&mut self) -> Result<f64, EmError> {
+        self.em.step()
+    }
+    fn model(&self) -> &BernoulliMixture {
+        &self.em.core.model
+    }
+    fn finish(&mut self) -> Result<(), EmError> {
+        self.em.finish()
+    }
+    fn take_trace(&mut self) -> Vec<IterationTrace> {
+        self.em.core.take_trace()
+    }
+}
+
+/// A stream chunk must be finite and binary.
+fn check_binary_chunk<A: Element>(x: ArrayView2<'_, A>) -> Result<(), EmError> {
+    crate::data::check_finite(x)?;
+    check_binary(x)
+}
+
+impl BernoulliMixtureParams {
+    /// Fits the mixture to binary rows given as chunks, one chunk in memory at a time; see
+    /// [`crate::GaussianMixtureParams::fit_stream`] for the contract of `source`.
+    ///
+    /// # Errors
+    /// As [`fit`](Self::fit), and [`EmError::Stream`] / [`EmError::StreamChunk`] naming the
+    /// chunk.
+    pub fn fit_stream<A: Element, S: ChunkSource<A>>(
+        &self,
+        mut source: S,
+    ) -> Result<Fit<BernoulliMixture>, EmError> {
+        let started = Instant::now();
+        let p = self.clone().check()?.0;
+        let first = first_chunk(&mut source)?;
+        check_binary(first.view())?;
+        let (n0, d) = first.dim();
+        let k = p.common.n_components;
+        let fixed_start = match (&p.warm_start, &p.init) {
+            (Some(m), _) => Some((**m).clone()),
+            (None, Init::Given(g)) => Some(BernoulliMixture {
+                weights: g.weights.clone(),
+                probs: g.probs.clone(),
+            }),
+            _ => None,
+        };
+        if let Some(m) = &fixed_start {
+            if m.n_features() != d {
+                return Err(EmError::shape(
+                    "probs",
+                    &[k, d],
+                    m.probs.shape(),
+                    "the start must have one probability per feature of the data",
+                ));
+            }
+        } else if k > n0 {
+            // The init methods draw from the first chunk.
+            return Err(EmError::TooFewSamples {
+                n_components: k,
+                n_samples: n0,
+            });
+        }
+        let shift = weighted_mean(first.view(), None);
+        let kernel = BernKernel::blank(k, d);
+        let first = Engine::new(&kernel, ndarray::CowArray::from(first), None);
+        let empty =
+            Array2::from_shape_vec((0, d), Vec::new()).expect("an empty array has a valid shape");
+        let engine = Engine::new(&kernel, ndarray::CowArray::from(empty), None);
+        let core = Core::new(
+            BernFamily { clip: p.clip },
+            kernel,
+            BernoulliMixture {
+                weights: Array1::zeros(k),
+                probs: Array2::zeros((k, d)),
+            },
+            p.common.strategy,
+            p.common.seed,
+        );
+        let runs = if fixed_start.is_some() {
+            1
+        } else {
+            p.common.n_init
+        };
+        let (max_iter, tol) = (p.common.max_iter, p.common.tol);
+        let mut em = BernoulliStream {
+            em: Streamed::new(engine, core, source, check_binary_chunk::<A>),
+            params: p,
+            first,
+            shift,
+            fixed_start,
+        };
+        em.initialise(0)?;
+        run_fit(&mut em, runs, max_iter, tol, "BernoulliMixture", started)
+    }
 }
 
 impl<A: Element> Stepper for BernoulliEm<'_, A> {

@@ -54,7 +54,13 @@ pub(crate) trait Stepper {
 }
 
 /// The best run so far: model, bounds, converged, index, trace.
-type Run<M> = (M, Vec<f64>, bool, usize, Vec<crate::strategy::IterationTrace>);
+type Run<M> = (
+    M,
+    Vec<f64>,
+    bool,
+    usize,
+    Vec<crate::strategy::IterationTrace>,
+);
 
 /// Runs `runs` initialisations of at most `max_iter` iterations each (the first is already
 /// initialised), stopping a run when the bound changes by less than `tol`, and keeps the run

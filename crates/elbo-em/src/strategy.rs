@@ -438,6 +438,24 @@ where
     }
 }
 
+/// Takes the first chunk of a stream's first pass, checked and in standard layout.
+pub(crate) fn first_chunk<A: Element, S: ChunkSource<A>>(
+    source: &mut S,
+) -> Result<Array2<A>, EmError> {
+    let first = match source.chunks().next() {
+        None => return Err(EmError::EmptyData { rows: 0, cols: 0 }),
+        Some(Err(e)) => {
+            return Err(EmError::Stream {
+                chunk: 0,
+                source: Box::new(e),
+            });
+        }
+        Some(Ok(c)) => c,
+    };
+    crate::data::prepare(first.view())?;
+    Ok(first.as_standard_layout().into_owned())
+}
+
 /// EM over a stream of chunks: one chunk in memory at a time; the statistics merge.
 pub(crate) struct Streamed<A: Element, F: Family, S> {
     pub(crate) engine: Engine<'static, A, F::Kernel>,

@@ -479,3 +479,41 @@ fn stream_errors_name_the_chunk() {
         .unwrap_err();
     assert!(matches!(err, EmError::EmptyData { .. }), "{err}");
 }
+
+#[test]
+fn a_bernoulli_stream_fits_what_the_whole_array_fits() {
+    let x = binary(1200);
+    let start = BernoulliMixture::params(3)
+        .init(Init::Random)
+        .max_iter(0)
+        .fit(x.view())
+        .unwrap()
+        .model;
+    let params = BernoulliMixture::params(3)
+        .warm_start(start)
+        .tol(0.0)
+        .max_iter(12);
+    let whole = params.fit(x.view()).unwrap();
+    let streamed = params
+        .fit_stream(|| {
+            x.axis_chunks_iter(Axis(0), 250)
+                .map(|c| Ok::<_, Infallible>(c.to_owned()))
+        })
+        .unwrap();
+    for (a, b) in whole.lower_bounds.iter().zip(&streamed.lower_bounds) {
+        assert!((a - b).abs() <= 1e-10 * a.abs(), "{a} vs {b}");
+    }
+    // A non-binary value in a later chunk names the chunk.
+    let mut y = x.clone();
+    y[[700, 3]] = 0.5;
+    let err = BernoulliMixture::params(3)
+        .fit_stream(|| {
+            y.axis_chunks_iter(Axis(0), 250)
+                .map(|c| Ok::<_, Infallible>(c.to_owned()))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, EmError::StreamChunk { chunk: 2, .. }),
+        "{err}"
+    );
+}

@@ -15,7 +15,7 @@ use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
 use crate::params::{
     Covariance, Covariances, GaussianMixtureParams, GivenSpread, Init, ValidGaussianMixtureParams,
 };
-use crate::strategy::{ChunkSource, Core, InMemory, IterationTrace, Streamed};
+use crate::strategy::{ChunkSource, Core, InMemory, IterationTrace, Streamed, first_chunk};
 
 use super::GaussianMixture;
 use super::family::GaussFamily;
@@ -476,24 +476,6 @@ impl<A: Element, S: ChunkSource<A>> Stepper for GaussianStream<A, S> {
     fn take_trace(&mut self) -> Vec<IterationTrace> {
         self.em.core.take_trace()
     }
-}
-
-/// Takes the first chunk of a stream's first pass, checked and in standard layout.
-pub(crate) fn first_chunk<A: Element, S: ChunkSource<A>>(
-    source: &mut S,
-) -> Result<Array2<A>, EmError> {
-    let first = match source.chunks().next() {
-        None => return Err(EmError::EmptyData { rows: 0, cols: 0 }),
-        Some(Err(e)) => {
-            return Err(EmError::Stream {
-                chunk: 0,
-                source: Box::new(e),
-            });
-        }
-        Some(Ok(c)) => c,
-    };
-    prepare(first.view())?;
-    Ok(first.as_standard_layout().into_owned())
 }
 
 impl GaussianMixtureParams {
