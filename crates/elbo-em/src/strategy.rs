@@ -24,7 +24,7 @@ use crate::error::EmError;
 /// All four keep the statistics-based structure of EM; they differ in what replaces the
 /// exact posterior or the exact maximisation when either is too costly (theory §4).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Strategy {
     /// Exact EM: the posterior as q, the closed-form maximiser as θ. The ELBO meets the
     /// log-likelihood after every E-step and the log-likelihood never decreases.
@@ -61,18 +61,21 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// Short name for reports: `exact`, `monte_carlo`, `generalized`, `online`.
+    /// Short name, as in settings files: `exact`, `monte-carlo`, `generalized`, `online`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Exact => "exact",
-            Self::MonteCarlo { .. } => "monte_carlo",
+            Self::MonteCarlo { .. } => "monte-carlo",
             Self::Generalized { .. } => "generalized",
             Self::Online { .. } => "online",
         }
     }
 
-    /// Checks the strategy's own settings.
-    pub(crate) fn check(&self) -> Result<(), EmError> {
+    /// Checks the strategy's own settings (the mixtures' `check` calls it).
+    ///
+    /// # Errors
+    /// [`EmError::InvalidParam`] naming `strategy.<field>`.
+    pub fn check(&self) -> Result<(), EmError> {
         match *self {
             Self::Exact => Ok(()),
             Self::MonteCarlo { samples } if samples == 0 => Err(EmError::param(

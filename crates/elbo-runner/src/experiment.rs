@@ -22,7 +22,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 use elbo_datasets::{Dataset, Splits};
 use elbo_distributions::{LogDensity as _, MvNormal};
-use elbo_em::{BernoulliMixture, Covariances, Fit, GaussianMixture, Init};
+use elbo_em::{
+    BernoulliMixture, Covariances, Fit, GaussianMixture, Init, IterationTrace, Strategy,
+};
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
@@ -411,6 +413,9 @@ pub struct MetricLine {
     /// EM: the per-sample lower bound (= log-likelihood after the E-step).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub lower_bound: Option<f64>,
+    /// EM: the log-likelihood and the ELBO after the E-step and after the M-step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace: Option<IterationTrace>,
     /// VAE: the epoch's metrics.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub epoch: Option<EpochMetrics>,
@@ -424,6 +429,7 @@ impl MetricLine {
             step: "epoch".into(),
             index: m.epoch,
             lower_bound: None,
+            trace: None,
             epoch: Some(m.clone()),
         }
     }
@@ -544,6 +550,9 @@ pub fn execute(
         notes.extend(out.notes);
     }
     progress.flush_metrics()?;
+    let mut family = ModelOutput::default();
+    family_figures(dir, &progress.metrics, &mut family)?;
+    figures_all.splice(0..0, family.figures);
     let summary = Summary {
         preset: p.name.clone(),
         title: p.title.clone().unwrap_or_else(|| p.name.clone()),
@@ -650,13 +659,14 @@ fn bits_per_dim(ll: Option<f64>, d: usize, binary: bool) -> Option<f64> {
     }
 }
 
-fn em_metrics(progress: &mut Progress, name: &str, bounds: &[f64]) {
+fn em_metrics(progress: &mut Progress, name: &str, bounds: &[f64], trace: &[IterationTrace]) {
     for (i, lb) in bounds.iter().enumerate() {
         progress.metrics.push(MetricLine {
             model: name.to_owned(),
             step: "em-iteration".into(),
             index: i + 1,
             lower_bound: Some(*lb),
+            trace: trace.get(i).copied(),
             epoch: None,
         });
     }
@@ -678,21 +688,113 @@ fn chart(
     figures::line_chart_png(&chart, 800, 450)
 }
 
-fn em_curve(name: &str, bounds: &[f64]) -> anyhow::Result<Vec<u8>> {
-    let points = bounds
-        .iter()
-        .enumerate()
-        .map(|(i, v)| ((i + 1) as f64, *v))
-        .collect();
+/// The trace of an EM fit: log p(x) and the ELBO after each E-step and M-step.
+fn em_curve(name: &str, strategy: &Strategy, trace: &[IterationTrace]) -> anyhow::Result<Vec<u8>> {
+    let series = |label: &str, f: &dyn Fn(&IterationTrace) -> f64| Series {
+        label: label.into(),
+        points: trace
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((i + 1) as f64, f(t)))
+            .filter(|(_, v)| v.is_finite())
+            .collect(),
+    };
     chart(
-        format!("{name}: the lower bound per EM iteration"),
+        format!("{name}: {strategy}, the ELBO and log p(x) per iteration"),
         "EM iteration",
-        "ELBO = log p(x) after the E-step (nats/example)",
-        vec![Series {
-            label: "train".into(),
-            points,
-        }],
+        "nats per example (train)",
+        vec![
+            series("log p(x; θ_t)", &|t| t.after_e_step.log_likelihood),
+            series("ELBO after the E-step", &|t| t.after_e_step.elbo),
+            series("ELBO after the M-step", &|t| t.after_m_step.elbo),
+        ],
     )
+}
+
+/// When two or more mixtures were fitted by EM, one chart each of their log-likelihood and of
+/// their gap after the E-step, iteration by iteration: the EM family side by side.
+fn family_figures(dir: &Path, metrics: &[MetricLine], out: &mut ModelOutput) -> anyhow::Result<()> {
+    let mut models: Vec<(String, Vec<(usize, IterationTrace)>)> = Vec::new();
+    for m in metrics {
+        let Some(t) = m.trace else { continue };
+        match models.iter_mut().find(|(name, _)| *name == m.model) {
+            Some((_, v)) => v.push((m.index, t)),
+            None => models.push((m.model.clone(), vec![(m.index, t)])),
+        }
+    }
+    if models.len() < 2 {
+        return Ok(());
+    }
+    let series = |f: &dyn Fn(&IterationTrace) -> f64| -> Vec<Series> {
+        models
+            .iter()
+            .map(|(name, v)| Series {
+                label: name.clone(),
+                points: v
+                    .iter()
+                    .map(|(i, t)| (*i as f64, f(t)))
+                    .filter(|(_, y)| y.is_finite())
+                    .collect(),
+            })
+            .collect()
+    };
+    // The first iterations of a k-means++ start can sit orders of magnitude lower; start the
+    // log-likelihood chart where every model is within 10 nats of its final value.
+    let mut ll = series(&|t| t.after_e_step.log_likelihood);
+    for s in &mut ll {
+        if let Some(&(_, last)) = s.points.last() {
+            s.points.retain(|(_, y)| *y > last - 10.0);
+        }
+    }
+    out.figure(
+        dir,
+        "em-family-log-likelihood.png",
+        "The EM family: log p(x) per iteration".into(),
+        "Mean train log-likelihood under each iteration's parameters, one line per mixture: exact EM climbs fastest per iteration; generalized EM climbs more slowly but never falls; Monte Carlo EM jitters near the top; online EM gets close within its first epochs.".into(),
+        chart(
+            "log p(x; θ_t) per EM iteration".into(),
+            "EM iteration",
+            "nats per example (train)",
+            ll,
+        )?,
+    )?;
+    out.figure(
+        dir,
+        "em-family-gap.png",
+        "The EM family: the gap after each E-step".into(),
+        "log p(x) − ELBO = KL(q ‖ p(z | x)) after the E-step: 0 when q is the exact posterior (exact, generalized and online EM), positive when q is sampled (Monte Carlo EM) or restricted (variational EM).".into(),
+        chart(
+            "the gap log p(x) − ELBO after the E-step".into(),
+            "EM iteration",
+            "nats per example (train)",
+            series(&|t| t.after_e_step.gap()),
+        )?,
+    )?;
+    Ok(())
+}
+
+/// The caption of an EM trace figure, saying what the strategy's gap does.
+fn em_caption(strategy: &Strategy, trace: &[IterationTrace]) -> String {
+    let max_gap = trace
+        .iter()
+        .map(|t| t.after_e_step.gap())
+        .fold(0.0f64, |a, g| a.max(g.abs()));
+    let mean_gap =
+        trace.iter().map(|t| t.after_e_step.gap()).sum::<f64>() / trace.len().max(1) as f64;
+    match strategy {
+        Strategy::Exact => format!(
+            "Coordinate ascent on the ELBO: each E-step closes the gap to log p(x) (largest gap {max_gap:.1e} nats), each M-step raises the ELBO, and log p(x) never decreases."
+        ),
+        Strategy::Generalized { step } => format!(
+            "Generalized EM: the E-step is exact (largest gap {max_gap:.1e}), the M-step moves {step} of the way to the optimum, so the ELBO and log p(x) rise more slowly but never fall."
+        ),
+        Strategy::MonteCarlo { samples } => format!(
+            "Monte Carlo EM: q is the empirical distribution of {samples} draw(s) per row from the posterior, so the ELBO after the E-step stays below log p(x) (mean gap {mean_gap:.3} nats = KL(q ‖ posterior)) and log p(x) fluctuates near its maximum."
+        ),
+        Strategy::Online { .. } => format!(
+            "Online EM: each iteration is an epoch of mini-batch updates; the full-data E-step that opens it closes the gap (largest {max_gap:.1e}), the epoch's updates follow the batches rather than the full ELBO."
+        ),
+    }
 }
 
 /// Mean ELBO of a mixture under q = its posterior: E_q[log p(x, z)] − E_q[log q(z)], computed
@@ -766,11 +868,12 @@ fn fit_gmm(
         .max_iter(g.max_iter)
         .n_init(g.n_init)
         .init(init_of(g.init))
+        .strategy(g.strategy)
         .seed(seed);
     let started = Instant::now();
     let x = data.train.view();
     let (fit, method): (Fit<GaussianMixture>, String) = if ks.len() == 1 && covs.len() == 1 {
-        (base.fit(x)?, "exact EM".to_owned())
+        (base.fit(x)?, g.strategy.to_string())
     } else {
         let em_covs: Vec<_> = covs.iter().map(|c| c.to_em()).collect();
         let sel = elbo_em::select_model(x, ks.iter().copied(), &em_covs, &base)?;
@@ -790,7 +893,8 @@ fn fit_gmm(
             g.name, best.n_components, best.covariance
         ));
         let method = format!(
-            "exact EM, BIC over K ∈ {:?} × {} (chose K={}, {:?})",
+            "{}, BIC over K ∈ {:?} × {} (chose K={}, {:?})",
+            g.strategy,
             ks,
             covs.iter()
                 .map(|c| c.as_str())
@@ -802,7 +906,7 @@ fn fit_gmm(
         (sel.best, method)
     };
     let seconds = started.elapsed().as_secs_f64();
-    em_metrics(progress, &g.name, &fit.lower_bounds);
+    em_metrics(progress, &g.name, &fit.lower_bounds, &fit.trace);
     let model = &fit.model;
     model.save(dir.join("models").join(format!("{}.json", g.name)))?;
     let train_ll = model.score(data.train.view())?;
@@ -834,9 +938,9 @@ fn fit_gmm(
     out.figure(
         dir,
         &format!("{}-em-bound.png", g.name),
-        format!("{}: EM's lower bound per iteration", g.name),
-        "Coordinate ascent on the ELBO: after every E-step the bound equals log p(x), and it never decreases.".into(),
-        em_curve(&g.name, &fit.lower_bounds)?,
+        format!("{}: the ELBO and log p(x) per EM iteration", g.name),
+        em_caption(&g.strategy, &fit.trace),
+        em_curve(&g.name, &g.strategy, &fit.trace)?,
     )?;
     if model.n_features() == 2 {
         let ellipses: Vec<Ellipse> = (0..model.n_components())
@@ -913,10 +1017,11 @@ fn fit_bmm(
         .max_iter(b.max_iter)
         .n_init(b.n_init)
         .init(init_of(b.init))
+        .strategy(b.strategy)
         .seed(seed)
         .fit(data.train.view())?;
     let seconds = started.elapsed().as_secs_f64();
-    em_metrics(progress, &b.name, &fit.lower_bounds);
+    em_metrics(progress, &b.name, &fit.lower_bounds, &fit.trace);
     let model = &fit.model;
     model.save(dir.join("models").join(format!("{}.json", b.name)))?;
     let train_ll = model.score(data.train.view())?;
@@ -933,7 +1038,7 @@ fn fit_bmm(
     out.row = Some(ModelRow {
         name: b.name.clone(),
         kind: "bernoulli-mixture".into(),
-        method: format!("exact EM, K = {}", b.n_components),
+        method: format!("{}, K = {}", b.strategy, b.n_components),
         n_parameters: model.n_parameters(),
         train_seconds: seconds,
         train_ll: Some(train_ll),
@@ -949,9 +1054,9 @@ fn fit_bmm(
     out.figure(
         dir,
         &format!("{}-em-bound.png", b.name),
-        format!("{}: EM's lower bound per iteration", b.name),
-        "Coordinate ascent on the ELBO: after every E-step the bound equals log p(x), and it never decreases.".into(),
-        em_curve(&b.name, &fit.lower_bounds)?,
+        format!("{}: the ELBO and log p(x) per EM iteration", b.name),
+        em_caption(&b.strategy, &fit.trace),
+        em_curve(&b.name, &b.strategy, &fit.trace)?,
     )?;
     if let Some((h, w)) = data.image {
         // Components by weight, heaviest first.

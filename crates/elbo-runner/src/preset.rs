@@ -299,6 +299,11 @@ pub struct GmmSpec {
     /// Initialisation.
     #[serde(default)]
     pub init: InitName,
+    /// Member of the EM family: `{ kind = "exact" }` (default), `{ kind = "monte-carlo",
+    /// samples = 1 }`, `{ kind = "generalized", step = 0.5 }`, `{ kind = "online",
+    /// batch_size = 1000, decay = 0.6 }`.
+    #[serde(default)]
+    pub strategy: elbo_em::Strategy,
 }
 
 fn default_covariance() -> OneOrMany<CovarianceName> {
@@ -337,6 +342,9 @@ pub struct BernoulliSpec {
     /// Initialisation.
     #[serde(default)]
     pub init: InitName,
+    /// Member of the EM family (see [`GmmSpec::strategy`]).
+    #[serde(default)]
+    pub strategy: elbo_em::Strategy,
 }
 
 /// A VAE: the model's settings (elbo-vae's config, with the input filled in from the data)
@@ -773,6 +781,7 @@ impl Preset {
                         "the list is empty; allowed: full, tied, diag, spherical"
                     );
                     check_em(&at, g.tol, g.max_iter, g.n_init)?;
+                    check_strategy(&at, &g.strategy)?;
                     ensure_field!(
                         g.reg_covar.is_finite() && g.reg_covar >= 0.0,
                         format!("{at}.reg_covar"),
@@ -793,6 +802,7 @@ impl Preset {
                         b.n_components
                     );
                     check_em(&at, b.tol, b.max_iter, b.n_init)?;
+                    check_strategy(&at, &b.strategy)?;
                 }
                 ModelSpec::Vae(v) => {
                     ensure_field!(
@@ -893,6 +903,19 @@ impl Preset {
             e.n_samples
         );
         Ok(Experiment { preset: self })
+    }
+}
+
+/// The EM strategy's own rules, reported under the model's key path.
+fn check_strategy(at: &str, strategy: &elbo_em::Strategy) -> anyhow::Result<()> {
+    match strategy.check() {
+        Ok(()) => Ok(()),
+        Err(elbo_em::EmError::InvalidParam {
+            name,
+            value,
+            allowed,
+        }) => bail!("{at}.{name}: {allowed}, got {value}"),
+        Err(e) => bail!("{at}.strategy: {e}"),
     }
 }
 
