@@ -155,4 +155,16 @@ pub enum DistributionError {
         /// The accumulated weight.
         total_weight: f64,
     },
+    /// An iterative factorisation (the Jacobi eigensolver) did not reach its accuracy.
+    #[error(
+        "the eigen-decomposition of matrix `{name}` did not converge in {sweeps} sweeps (off-diagonal norm {off_diagonal:e}); check the matrix for extreme scales (e.g. standardise the data)"
+    )]
+    NotConverged {
+        /// Name of the parameter.
+        name: &'static str,
+        /// Sweeps that were run.
+        sweeps: usize,
+        /// Frobenius norm of the off-diagonal part that was left.
+        off_diagonal: f64,
+    },
 }

@@ -35,8 +35,9 @@
 //!   and merged give the one-pass estimate (to ~1e-12 relative), which makes streaming and
 //!   parallel EM the same code.
 //! - **Numerics**: [`log_sum_exp`], [`log_sum_exp_rows`], [`log1p_exp`] / [`softplus`],
-//!   [`log_sigmoid`], [`logit`], [`ln_gamma`], [`digamma`], [`ln_multigamma`], and a
-//!   [`cholesky`] that reports the jitter it needed instead of hiding it.
+//!   [`log_sigmoid`], [`logit`], [`ln_gamma`], [`digamma`], [`ln_multigamma`], a
+//!   [`cholesky`] that reports the jitter it needed instead of hiding it, and
+//!   [`symmetric_eigen`] (cyclic Jacobi, eigenvalues descending) for principal components.
 //!
 //! # Conventions
 //! Natural logarithms throughout (nats). Data are the rows of an `ArrayView2`, in any memory
@@ -92,7 +93,7 @@ pub use kl::{
     kl_bernoulli, kl_categorical, kl_diag_normal, kl_diag_normal_standard, kl_dirichlet,
     kl_mv_normal, kl_mv_normal_standard, kl_standard_normal,
 };
-pub use linalg::{Cholesky, cholesky, invert_lower_triangular};
+pub use linalg::{Cholesky, SymmetricEigen, cholesky, invert_lower_triangular, symmetric_eigen};
 pub use normal::{DiagNormal, MvNormal, SphericalNormal};
 pub use numerics::{
     digamma, ln_gamma, ln_multigamma, log_sigmoid, log_sum_exp, log_sum_exp_rows, log1p_exp, logit,

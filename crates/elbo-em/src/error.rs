@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use elbo_distributions::DistributionError;
 use thiserror::Error;
 
-/// Everything that can go wrong when configuring, fitting, using, saving or loading a mixture.
+/// Everything that can go wrong when configuring, fitting, using, saving or loading a mixture
+/// or a probabilistic PCA model.
 ///
 /// Each variant names the offending setting, array, row or file, and the message says how to
 /// fix it, so that a user who only sees the `Display` text knows what to change.
@@ -41,7 +42,7 @@ pub enum EmError {
     },
     /// The data has no rows or no columns.
     #[error(
-        "the data is empty ({rows} rows × {cols} columns); a mixture needs at least one row and one column"
+        "the data is empty ({rows} rows × {cols} columns); a model needs at least one row and one column"
     )]
     EmptyData {
         /// Number of rows given.
@@ -70,6 +71,50 @@ pub enum EmError {
         n_components: usize,
         /// The number of rows in the data.
         n_samples: usize,
+    },
+    /// Probabilistic PCA needs fewer latent dimensions than data columns.
+    #[error(
+        "PPCA needs 1 <= n_components < n_features, but n_components = {n_components} and the data has {n_features} columns; use fewer components (the noise variance is estimated from the directions left out) or data with more columns"
+    )]
+    PpcaTooFewFeatures {
+        /// The requested latent dimension `q`.
+        n_components: usize,
+        /// The number of columns `d` of the data.
+        n_features: usize,
+    },
+    /// Probabilistic PCA needs at least `n_components + 2` rows.
+    #[error(
+        "PPCA with n_components = {n_components} needs at least {needed} rows, but the data has {n_samples}; with fewer rows the sample covariance has rank <= n_components and the noise variance is 0: use more rows or fewer components"
+    )]
+    PpcaTooFewRows {
+        /// The requested latent dimension `q`.
+        n_components: usize,
+        /// The number of rows in the data.
+        n_samples: usize,
+        /// The minimum number of rows, `q + 2`.
+        needed: usize,
+    },
+    /// The PPCA noise variance came out zero: the data lie in a `q`-dimensional subspace.
+    #[error(
+        "the PPCA noise variance is {noise_variance:e}, negligible against the mean variance per column {mean_variance:e}: the data lie (up to rounding) in a {n_components}-dimensional subspace; use fewer components or add noise to the data (e.g. dequantise)"
+    )]
+    ZeroNoiseVariance {
+        /// The estimated noise variance σ².
+        noise_variance: f64,
+        /// tr(S) / d, the scale it is compared with (1e-10 of it counts as zero).
+        mean_variance: f64,
+        /// The requested latent dimension `q`.
+        n_components: usize,
+    },
+    /// Latent coordinates given to a PPCA model have the wrong number of columns.
+    #[error(
+        "the latent coordinates have {found} columns but the model has {expected} components; pass z with {expected} columns"
+    )]
+    LatentDimensionMismatch {
+        /// The model's latent dimension `q`.
+        expected: usize,
+        /// Number of columns of `z`.
+        found: usize,
     },
     /// Data given to a fitted model has a different number of columns than the model.
     #[error(

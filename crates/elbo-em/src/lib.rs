@@ -1,5 +1,5 @@
-//! Gaussian and Bernoulli mixtures fitted by expectation–maximisation, usable on their own
-//! (no libtorch), with scikit-learn's names, defaults and numbers.
+//! Gaussian and Bernoulli mixtures fitted by expectation–maximisation, and probabilistic PCA,
+//! usable on their own (no libtorch), with scikit-learn's names, defaults and numbers.
 //!
 //! ```
 //! use elbo_em::{Covariance, GaussianMixture, Init};
@@ -28,6 +28,9 @@
 //!   one more matrix product) that merge by addition. Rows are processed in parallel blocks
 //!   (rayon) with buffers allocated once per fit. Results are bit-for-bit reproducible for a
 //!   given seed, whatever the number of threads.
+//! - [`ProbabilisticPca`] (Tipping & Bishop 1999): closed-form maximum likelihood from the
+//!   eigen-decomposition of the sample covariance, or EM on the same objective; settings
+//!   [`PpcaParams`], result [`PpcaFit`].
 //! - [`select_model`] fits a grid of component counts × covariance types and returns the BIC
 //!   table and the best model.
 
@@ -40,6 +43,7 @@ mod gaussian;
 mod init;
 mod params;
 mod persist;
+mod ppca;
 mod select;
 mod strategy;
 
@@ -56,6 +60,7 @@ pub use params::{
     ValidGaussianMixtureParams,
 };
 pub use persist::{BERNOULLI_FORMAT, FORMAT_VERSION, GAUSSIAN_FORMAT};
+pub use ppca::{PpcaFit, PpcaMethod, PpcaParams, ProbabilisticPca, ValidPpcaParams};
 pub use select::{Selection, SelectionRow, select_model};
 pub use strategy::{Bound, ChunkSource, IterationTrace, Strategy};
 
