@@ -184,7 +184,7 @@ fn a_tiny_preset_runs_end_to_end_and_writes_every_output() {
 fn bad_presets_fail_with_one_line_naming_the_problem_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    let cases: [(&str, String, &str); 4] = [
+    let cases: [(&str, String, &str); 5] = [
         (
             "unknown key",
             TINY.replace("lr = 5e-3", "lr = 5e-3\nlearning_rate = 1"),
@@ -199,6 +199,14 @@ fn bad_presets_fail_with_one_line_naming_the_problem_and_write_nothing() {
             "out of range",
             TINY.replace("latent_dim = 2", "latent_dim = 0"),
             "models[1].latent_dim: must be ≥ 1, got 0",
+        ),
+        (
+            "bad strategy",
+            TINY.replace(
+                "n_init = 2",
+                "n_init = 2\nstrategy = { kind = \"monte-carlo\", samples = 0 }",
+            ),
+            "models[0].strategy.samples: must be at least 1 draw per row, got 0",
         ),
         (
             "missing data set",
@@ -295,6 +303,7 @@ fn preset_check_accepts_every_builtin_and_help_has_examples() {
         "synthetic",
         "fashion-mnist",
         "beta-sweep",
+        "em-family",
     ] {
         run_ok(elbo().args(["preset", "check", name]));
     }
@@ -308,5 +317,78 @@ fn preset_check_accepts_every_builtin_and_help_has_examples() {
         let out = run_ok(elbo().args(&cmd));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Example"), "{cmd:?}:\n{text}");
+    }
+}
+
+/// The `em-family` preset, shrunk: one trace line per EM iteration of every model, with the
+/// gap the theory predicts, and the side-by-side figures.
+#[test]
+fn em_family_traces_every_strategy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    run_ok(
+        elbo()
+            .args(["run", "em-family", "--set", "data.synthetic.n_samples=2000"])
+            .args([
+                "--set",
+                "models.exact.max_iter=30",
+                "--set",
+                "models.monte-carlo.max_iter=30",
+                "--runs-dir",
+            ])
+            .arg(&runs),
+    );
+    let dirs: Vec<PathBuf> = std::fs::read_dir(runs.join("em-family"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let dir = &dirs[0];
+    let metrics = metrics(dir);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let names: Vec<&str> = summary["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.starts_with(&["exact", "monte-carlo", "generalized", "online"]),
+        "{names:?}"
+    );
+    for name in ["exact", "monte-carlo", "generalized", "online"] {
+        let lines: Vec<&Value> = metrics.iter().filter(|l| l["model"] == name).collect();
+        assert!(!lines.is_empty(), "{name}: no metrics");
+        for l in &lines {
+            let t = &l["trace"];
+            let gap = t["after_e_step"]["log_likelihood"].as_f64().unwrap()
+                - t["after_e_step"]["elbo"].as_f64().unwrap();
+            let ll = t["after_e_step"]["log_likelihood"].as_f64().unwrap();
+            assert_eq!(ll, l["lower_bound"].as_f64().unwrap(), "{name}");
+            if name == "monte-carlo" {
+                assert!(gap >= -1e-9 * ll.abs().max(1.0), "{name}: gap {gap}");
+            } else {
+                assert!(gap.abs() < 1e-9 * ll.abs().max(1.0), "{name}: gap {gap}");
+            }
+        }
+        if name == "monte-carlo" {
+            let total: f64 = lines
+                .iter()
+                .map(|l| {
+                    let t = &l["trace"]["after_e_step"];
+                    t["log_likelihood"].as_f64().unwrap() - t["elbo"].as_f64().unwrap()
+                })
+                .sum();
+            assert!(total > 1e-3, "Monte Carlo EM closed its gap: {total}");
+        }
+    }
+    for f in [
+        "em-family-log-likelihood.png",
+        "em-family-gap.png",
+        "exact-em-bound.png",
+    ] {
+        let bytes = std::fs::read(dir.join("figures").join(f)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{f}");
     }
 }

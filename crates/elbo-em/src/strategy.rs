@@ -109,6 +109,7 @@ impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Exact => write!(f, "exact EM"),
+            Self::MonteCarlo { samples: 1 } => write!(f, "Monte Carlo EM (1 draw per row)"),
             Self::MonteCarlo { samples } => write!(f, "Monte Carlo EM ({samples} draws per row)"),
             Self::Generalized { step } => write!(f, "generalized EM (step {step})"),
             Self::Online { batch_size, decay } => {

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::train::TrainConfig;
 
 /// The presets that ship with elbo (the repository's `presets/` folder, embedded).
-pub const BUILTIN: [(&str, &str); 5] = [
+pub const BUILTIN: [(&str, &str); 6] = [
     (
         "quickstart",
         include_str!("../../../presets/quickstart.toml"),
@@ -50,6 +50,7 @@ pub const BUILTIN: [(&str, &str); 5] = [
         "beta-sweep",
         include_str!("../../../presets/beta-sweep.toml"),
     ),
+    ("em-family", include_str!("../../../presets/em-family.toml")),
 ];
 
 /// A preset as written: deserialised, not yet validated.
