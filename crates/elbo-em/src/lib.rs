@@ -31,6 +31,7 @@
 //! - [`select_model`] fits a grid of component counts × covariance types and returns the BIC
 //!   table and the best model.
 
+mod bayesian;
 mod bernoulli;
 mod data;
 mod engine;
@@ -42,6 +43,11 @@ mod params;
 mod persist;
 mod select;
 
+pub use bayesian::{
+    BayesianEm, BayesianGaussianMixture, BayesianGaussianMixtureParams, BayesianInit,
+    CovariancePrior, Priors, ValidBayesianGaussianMixtureParams, VariationalTrace,
+    WeightConcentration, WeightPrior,
+};
 pub use bernoulli::{
     BernoulliEm, BernoulliGiven, BernoulliMixture, BernoulliMixtureParams,
     ValidBernoulliMixtureParams,
