@@ -104,6 +104,95 @@ fn one_component_elbo_is_the_closed_form_evidence() {
     }
 }
 
+/// ln p(X) of the Normal–Gamma model behind the diag (`spherical = false`: one precision per
+/// feature, `λ_j ~ Gamma(ν₀/2, Ψ₀ⱼ/2)`) and spherical (one precision,
+/// `λ ~ Gamma(dν₀/2, dΨ₀/2)`) types, with `μ | λ ~ N(m₀, (β₀λ)⁻¹ I)`:
+/// `Γ(a_N)/Γ(a₀) b₀^{a₀}/b_N^{a_N} (β₀/β_N)^{n/2} (2π)^{−Nn/2}` per independent block of `n`
+/// features.
+fn log_evidence_gamma(
+    x: &Array2<f64>,
+    m0: &Array1<f64>,
+    beta0: f64,
+    nu0: f64,
+    psi0: &Array1<f64>,
+    spherical: bool,
+) -> f64 {
+    use elbo_distributions::ln_gamma;
+    let (n, d) = x.dim();
+    let nf = n as f64;
+    let mean = x.mean_axis(Axis(0)).unwrap();
+    let beta_n = beta0 + nf;
+    // Per feature: ½ (S_j + β₀ N / β_N (x̄_j − m₀ⱼ)²).
+    let half: Vec<f64> = (0..d)
+        .map(|j| {
+            let s: f64 = x.column(j).iter().map(|v| (v - mean[j]).powi(2)).sum();
+            0.5 * (s + beta0 * nf / beta_n * (mean[j] - m0[j]).powi(2))
+        })
+        .collect();
+    let block = |a0: f64, b0: f64, extra: f64, width: f64| {
+        let a_n = a0 + 0.5 * nf * width;
+        let b_n = b0 + extra;
+        ln_gamma(a_n) - ln_gamma(a0) + a0 * b0.ln() - a_n * b_n.ln()
+            + 0.5 * width * (beta0 / beta_n).ln()
+            - 0.5 * nf * width * (2.0 * std::f64::consts::PI).ln()
+    };
+    if spherical {
+        let df = d as f64;
+        block(0.5 * df * nu0, 0.5 * df * psi0[0], half.iter().sum(), df)
+    } else {
+        (0..d)
+            .map(|j| block(0.5 * nu0, 0.5 * psi0[j], half[j], 1.0))
+            .sum()
+    }
+}
+
+/// The same with one component for the other covariance types: tied is full when K = 1, and
+/// diag and spherical are exact for their Normal–Gamma models.
+#[test]
+fn one_component_elbo_is_the_closed_form_evidence_for_every_type() {
+    let x = sample(&separated_truth(), 250, 5).0;
+    let n = x.nrows() as f64;
+    let (m0, beta0, nu0) = (array![0.5, 1.5], 0.7, 3.0);
+    for kind in [Covariance::Tied, Covariance::Diag, Covariance::Spherical] {
+        let (prior, expected) = match kind {
+            Covariance::Tied => {
+                let psi = array![[1.5, -0.2], [-0.2, 0.9]];
+                let e = log_evidence(&x, &m0, beta0, nu0, &psi);
+                (CovariancePrior::Matrix(psi), e)
+            }
+            Covariance::Diag => {
+                let psi = array![1.5, 0.9];
+                let e = log_evidence_gamma(&x, &m0, beta0, nu0, &psi, false);
+                (CovariancePrior::Diag(psi), e)
+            }
+            _ => {
+                let e = log_evidence_gamma(&x, &m0, beta0, nu0, &array![1.2], true);
+                (CovariancePrior::Spherical(1.2), e)
+            }
+        };
+        let fit = BayesianGaussianMixture::params(1)
+            .covariance(kind)
+            .weight_concentration_prior_type(WeightPrior::DirichletDistribution)
+            .mean_prior(m0.clone())
+            .mean_precision_prior(beta0)
+            .degrees_of_freedom_prior(nu0)
+            .covariance_prior(prior)
+            .reg_covar(0.0)
+            .tol(0.0)
+            .max_iter(3)
+            .fit(x.view())
+            .unwrap();
+        for elbo in &fit.model.trace().elbo {
+            let rel = ((elbo * n - expected) / expected).abs();
+            assert!(
+                rel <= 1e-8,
+                "{kind}: ELBO {} vs ln p(X) {expected} (relative {rel:e})",
+                elbo * n
+            );
+        }
+    }
+}
+
 /// Ten components on three well-separated groups: all but three are switched off.
 #[test]
 fn unused_components_are_pruned() {
