@@ -28,30 +28,18 @@ final parameters.
 
 import json
 import os
+import sys
 
 import numpy as np
 import sklearn
 from sklearn.mixture import BayesianGaussianMixture
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from make_sklearn_fixtures import make_data  # noqa: E402  (the same blobs, rounded data)
+
 OUT = os.path.join(HERE, "..", "tests", "fixtures")
 HEAD = 8  # rows of per-sample outputs to record
-
-
-def make_data(n, d, k, seed, offset, spread):
-    """Gaussian blobs with random full covariances, rounded to 6 decimals."""
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(4.0 * np.ones(k))
-    means = rng.normal(0.0, spread, (k, d)) + offset
-    labels = rng.choice(k, size=n, p=weights)
-    x = np.empty((n, d))
-    for j in range(k):
-        a = rng.normal(0.0, 1.0, (d, d))
-        cov = a @ a.T / d + 0.2 * np.eye(d)
-        chol = np.linalg.cholesky(cov)
-        idx = labels == j
-        x[idx] = means[j] + rng.standard_normal((idx.sum(), d)) @ chol.T
-    return np.round(x, 6)
 
 
 DATASETS = [

@@ -28,6 +28,10 @@
 //!   one more matrix product) that merge by addition. Rows are processed in parallel blocks
 //!   (rayon) with buffers allocated once per fit. Results are bit-for-bit reproducible for a
 //!   given seed, whatever the number of threads.
+//! - [`BayesianGaussianMixture`] is the variational Bayesian mixture (scikit-learn's
+//!   `BayesianGaussianMixture`): Dirichlet-process or Dirichlet weights, Normal–Wishart
+//!   components, unused components pruned; its fit reports scikit-learn's bound in
+//!   `lower_bounds` and the complete ELBO per iteration in the model's [`VariationalTrace`].
 //! - [`select_model`] fits a grid of component counts × covariance types and returns the BIC
 //!   table and the best model.
 

@@ -335,6 +335,22 @@ fn invalid(err: EmError, field: &str) {
     assert!(err.to_string().contains(field), "{err}");
 }
 
+#[track_caller]
+fn given_value(err: EmError, field: &str) {
+    assert!(
+        matches!(&err, EmError::GivenValue { name, .. } if *name == field),
+        "{err}"
+    );
+}
+
+#[track_caller]
+fn given_shape(err: EmError, field: &str) {
+    assert!(
+        matches!(&err, EmError::GivenShape { name, .. } if *name == field),
+        "{err}"
+    );
+}
+
 #[test]
 fn n_components_must_be_positive() {
     invalid(
@@ -443,16 +459,7 @@ fn mean_prior_must_be_finite() {
         .mean_prior(array![0.0, f64::NAN])
         .check()
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenValue {
-                name: "mean_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_value(err, "mean_prior");
 }
 
 #[test]
@@ -461,16 +468,7 @@ fn mean_prior_must_match_the_dimension() {
         .mean_prior(array![0.0, 1.0, 2.0])
         .fit(data().view())
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenShape {
-                name: "mean_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_shape(err, "mean_prior");
 }
 
 #[test]
@@ -480,16 +478,7 @@ fn covariance_prior_must_fit_the_covariance_type() {
         .covariance_prior(CovariancePrior::Spherical(1.0))
         .check()
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenShape {
-                name: "covariance_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_shape(err, "covariance_prior");
 }
 
 #[test]
@@ -501,16 +490,7 @@ fn covariance_prior_must_be_finite() {
         ]))
         .check()
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenValue {
-                name: "covariance_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_value(err, "covariance_prior");
 }
 
 #[test]
@@ -520,16 +500,7 @@ fn covariance_prior_variances_must_be_positive() {
         .covariance_prior(CovariancePrior::Diag(array![1.0, 0.0]))
         .check()
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenValue {
-                name: "covariance_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_value(err, "covariance_prior");
 }
 
 #[test]
@@ -538,16 +509,7 @@ fn covariance_prior_matrix_must_be_positive_definite() {
         .covariance_prior(CovariancePrior::Matrix(array![[1.0, 2.0], [2.0, 1.0]]))
         .fit(data().view())
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenValue {
-                name: "covariance_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_value(err, "covariance_prior");
 }
 
 #[test]
@@ -557,16 +519,7 @@ fn covariance_prior_must_match_the_dimension() {
         .covariance_prior(CovariancePrior::Diag(array![1.0, 2.0, 3.0]))
         .fit(data().view())
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenShape {
-                name: "covariance_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_shape(err, "covariance_prior");
 }
 
 #[test]
@@ -575,16 +528,7 @@ fn given_responsibilities_need_one_column_per_component() {
         .init(Init::Given(Array2::from_elem((300, 2), 0.5)))
         .check()
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenShape {
-                name: "responsibilities",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_shape(err, "responsibilities");
 }
 
 #[test]
@@ -595,16 +539,7 @@ fn given_responsibilities_must_be_non_negative() {
         .init(Init::Given(resp))
         .check()
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenValue {
-                name: "responsibilities",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_value(err, "responsibilities");
 }
 
 #[test]
@@ -613,16 +548,7 @@ fn given_responsibilities_need_one_row_per_sample() {
         .init(Init::Given(Array2::from_elem((10, 2), 0.5)))
         .fit(data().view())
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenShape {
-                name: "responsibilities",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_shape(err, "responsibilities");
 }
 
 #[test]
@@ -649,14 +575,5 @@ fn default_covariance_prior_needs_two_rows() {
     let err = BayesianGaussianMixture::params(1)
         .fit(x.view())
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EmError::GivenValue {
-                name: "covariance_prior",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    given_value(err, "covariance_prior");
 }

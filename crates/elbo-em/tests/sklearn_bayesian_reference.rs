@@ -11,77 +11,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::path::PathBuf;
+mod common;
 
-use elbo_em::{
-    BayesianGaussianMixture, Covariance, CovariancePrior, Covariances, Init, WeightConcentration,
-    WeightPrior,
-};
-use ndarray::{Array, Array1, Array2, ArrayD, IxDyn};
-use serde_json::Value;
+use common::json::{a1, a2, array, as_dyn, fixture, kind};
+use elbo_em::{BayesianGaussianMixture, CovariancePrior, Init, WeightConcentration, WeightPrior};
+use ndarray::{Array1, Array2, ArrayD, IxDyn};
 
 const RTOL: f64 = 1e-6;
-
-fn fixture(name: &str) -> Value {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests",
-        "fixtures",
-        &format!("sklearn_bgmm_{name}.json"),
-    ]
-    .iter()
-    .collect();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A nested JSON list (or a number) as an n-dimensional array.
-fn array(v: &Value) -> ArrayD<f64> {
-    fn shape(v: &Value, out: &mut Vec<usize>) {
-        if let Value::Array(items) = v {
-            out.push(items.len());
-            if let Some(first) = items.first() {
-                shape(first, out);
-            }
-        }
-    }
-    fn flatten(v: &Value, out: &mut Vec<f64>) {
-        match v {
-            Value::Array(items) => items.iter().for_each(|i| flatten(i, out)),
-            other => out.push(other.as_f64().unwrap()),
-        }
-    }
-    let mut dims = Vec::new();
-    shape(v, &mut dims);
-    let mut data = Vec::new();
-    flatten(v, &mut data);
-    Array::from_shape_vec(IxDyn(&dims), data).unwrap()
-}
-
-fn a1(v: &Value) -> Array1<f64> {
-    array(v).into_dimensionality().unwrap()
-}
-fn a2(v: &Value) -> Array2<f64> {
-    array(v).into_dimensionality().unwrap()
-}
-
-fn kind(name: &str) -> Covariance {
-    match name {
-        "full" => Covariance::Full,
-        "tied" => Covariance::Tied,
-        "diag" => Covariance::Diag,
-        "spherical" => Covariance::Spherical,
-        other => panic!("unknown covariance type {other}"),
-    }
-}
-
-fn as_dyn(c: &Covariances) -> ArrayD<f64> {
-    match c {
-        Covariances::Full(a) => a.clone().into_dyn(),
-        Covariances::Tied(a) | Covariances::Diag(a) => a.clone().into_dyn(),
-        Covariances::Spherical(a) => a.clone().into_dyn(),
-    }
-}
 
 /// Largest relative error of `ours` against `reference` (the measure described at the top);
 /// panics on a shape mismatch.
@@ -103,7 +39,7 @@ fn check(what: &str, ours: &ArrayD<f64>, reference: &ArrayD<f64>, worst: &mut f6
 
 /// Worst relative errors of one data set: (lower bounds, final parameters).
 fn check_dataset(name: &str) -> (f64, f64) {
-    let doc = fixture(name);
+    let doc = fixture(&format!("sklearn_bgmm_{name}"));
     let x = a2(&doc["x"]);
     let (n, k) = (x.nrows(), doc["n_components"].as_u64().unwrap() as usize);
     let mut resp = Array2::zeros((n, k));
