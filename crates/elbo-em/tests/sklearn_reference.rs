@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::json::{a1, a2, a3, array, as_dyn, fixture, kind};
+use common::json::{a1, a2, a3, as_dyn, fixture, kind};
 use elbo_em::{Covariance, Covariances, GaussianGiven, GaussianMixture, Init};
 use ndarray::{Array1, ArrayD};
 use serde_json::Value;
