@@ -64,7 +64,7 @@ pub use params::{
     Covariance, Covariances, GaussianGiven, GaussianMixtureParams, GivenSpread, Init,
     ValidGaussianMixtureParams,
 };
-pub use persist::{BERNOULLI_FORMAT, FORMAT_VERSION, GAUSSIAN_FORMAT};
+pub use persist::{BAYESIAN_FORMAT, BERNOULLI_FORMAT, FORMAT_VERSION, GAUSSIAN_FORMAT};
 pub use select::{Selection, SelectionRow, select_model};
 
 /// The README's example, compiled and run as a doctest.

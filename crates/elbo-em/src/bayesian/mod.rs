@@ -26,7 +26,7 @@ use crate::data::{Element, prepare_for_model};
 use crate::engine::{Output, evaluate};
 use crate::error::EmError;
 use crate::gaussian::GaussianMixture;
-use crate::params::{Covariance, Covariances};
+use crate::params::{Covariance, Covariances, check_finite_values, check_weights};
 
 use fit::BayesKernel;
 
@@ -106,6 +106,10 @@ pub struct VariationalTrace {
 /// [`weights`](Self::weights), and the report of the fit ([`trace`](Self::trace)).
 /// Settings live in a different type, [`BayesianGaussianMixtureParams`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "crate::persist::SavedBayesian",
+    into = "crate::persist::SavedBayesian"
+)]
 pub struct BayesianGaussianMixture {
     pub(crate) kind: Covariance,
     pub(crate) prior_type: WeightPrior,
@@ -224,6 +228,103 @@ impl BayesianGaussianMixture {
             Output::Proba(out.view_mut()),
         );
         Ok(out)
+    }
+
+    /// Checks that the arrays fit together (shapes, finiteness, positivity), as a loaded
+    /// model must; the precision factors are then recomputed from the covariances.
+    pub(crate) fn validate(&self) -> Result<(), EmError> {
+        let k = self.weights.len();
+        if k == 0 {
+            return Err(EmError::param("n_components", 0, "must be at least 1"));
+        }
+        check_weights(self.weights.view(), k)?;
+        let d = self.means.ncols();
+        if self.means.nrows() != k || d == 0 {
+            return Err(EmError::shape(
+                "means",
+                &[k, d.max(1)],
+                self.means.shape(),
+                "give one row of means per component",
+            ));
+        }
+        check_finite_values("means", self.means.iter().copied())?;
+        let positive = |name: &'static str, v: &Array1<f64>, len: usize, floor: f64| {
+            if v.len() != len {
+                return Err(EmError::shape(
+                    name,
+                    &[len],
+                    v.shape(),
+                    "one entry per component (tied: one)",
+                ));
+            }
+            match v.iter().find(|x| !(x.is_finite() && **x > floor)) {
+                Some(x) => Err(EmError::GivenValue {
+                    name,
+                    reason: format!("an entry is {x}; entries must be finite and > {floor}"),
+                }),
+                None => Ok(()),
+            }
+        };
+        positive("mean_precision", &self.mean_precision, k, 0.0)?;
+        let n_dof = if self.kind == Covariance::Tied { 1 } else { k };
+        positive(
+            "degrees_of_freedom",
+            &self.degrees_of_freedom,
+            n_dof,
+            d as f64 - 1.0,
+        )?;
+        match (&self.weight_concentration, self.prior_type) {
+            (
+                WeightConcentration::DirichletProcess { alpha, beta },
+                WeightPrior::DirichletProcess,
+            ) => {
+                positive("weight_concentration", alpha, k, 0.0)?;
+                positive("weight_concentration", beta, k, 0.0)?;
+            }
+            (WeightConcentration::Dirichlet(c), WeightPrior::DirichletDistribution) => {
+                positive("weight_concentration", c, k, 0.0)?;
+            }
+            _ => {
+                return Err(EmError::GivenValue {
+                    name: "weight_concentration",
+                    reason: format!(
+                        "it does not match the prior type {}",
+                        self.prior_type.name()
+                    ),
+                });
+            }
+        }
+        let expected = Covariances::expected_shape(self.kind, k, d);
+        if self.covariances.kind() != self.kind || self.covariances.shape() != expected {
+            return Err(EmError::GivenShape {
+                name: "covariances",
+                expected: format!("{} {expected:?}", self.kind),
+                found: format!("{} {:?}", self.covariances.kind(), self.covariances.shape()),
+                hint: "use the layout of the covariance type: full [K,d,d], tied [d,d], diag [K,d], spherical [K]",
+            });
+        }
+        check_finite_values("covariances", self.covariances.values())?;
+        let pr = &self.priors;
+        let prior_ok = pr.mean.len() == d
+            && pr.weight_concentration > 0.0
+            && pr.mean_precision > 0.0
+            && pr.degrees_of_freedom > d as f64 - 1.0
+            && match (&pr.covariance, self.kind) {
+                (CovariancePrior::Matrix(a), Covariance::Full | Covariance::Tied) => {
+                    a.dim() == (d, d)
+                }
+                (CovariancePrior::Diag(a), Covariance::Diag) => a.len() == d,
+                (CovariancePrior::Spherical(_), Covariance::Spherical) => true,
+                _ => false,
+            };
+        if !prior_ok {
+            return Err(EmError::GivenValue {
+                name: "priors",
+                reason: "the priors do not fit the model's dimension and covariance type"
+                    .to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The component of highest responsibility of each row, `[N]`.
