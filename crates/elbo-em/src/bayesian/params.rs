@@ -14,10 +14,8 @@ pub enum WeightPrior {
     /// A Dirichlet process, truncated at `K` components, in its stick-breaking form: stick
     /// fractions `v_k ~ Beta(1, α₀)`, `π_k = v_k Π_{j<k} (1 − v_j)` (`"dirichlet_process"`).
     #[default]
-    #[serde(alias = "dirichlet_process")]
     DirichletProcess,
     /// A symmetric Dirichlet distribution `π ~ Dir(α₀, …, α₀)` (`"dirichlet_distribution"`).
-    #[serde(alias = "dirichlet_distribution")]
     DirichletDistribution,
 }
 
@@ -340,5 +338,37 @@ impl ValidBayesianGaussianMixtureParams {
     /// Seed.
     pub fn seed(&self) -> u64 {
         self.0.common.seed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_deserialise_with_scikit_learn_names() {
+        let p: BayesianGaussianMixtureParams = serde_json::from_str(
+            r#"{"n_components": 4, "covariance": "diag", "tol": 1e-4,
+                "weight_concentration_prior_type": "dirichlet_distribution",
+                "weight_concentration_prior": 0.01, "init": "random_from_data"}"#,
+        )
+        .unwrap();
+        let v = p.check().unwrap();
+        assert_eq!(
+            (v.n_components(), v.covariance(), v.tol(), v.reg_covar()),
+            (4, Covariance::Diag, 1e-4, 1e-6)
+        );
+        assert_eq!(
+            v.weight_concentration_prior_type(),
+            WeightPrior::DirichletDistribution
+        );
+        assert_eq!(v.init(), &Init::RandomFromData);
+        assert_eq!(v.0.weight_concentration_prior, Some(0.01));
+        let d: BayesianGaussianMixtureParams = serde_json::from_str("{}").unwrap();
+        assert_eq!(
+            d.weight_concentration_prior_type,
+            WeightPrior::DirichletProcess
+        );
+        assert_eq!((d.common.max_iter, d.common.n_init), (100, 1));
     }
 }
