@@ -31,9 +31,14 @@
 //! - [`ProbabilisticPca`] (Tipping & Bishop 1999): closed-form maximum likelihood from the
 //!   eigen-decomposition of the sample covariance, or EM on the same objective; settings
 //!   [`PpcaParams`], result [`PpcaFit`].
+//! - [`BayesianGaussianMixture`] is the variational Bayesian mixture (scikit-learn's
+//!   `BayesianGaussianMixture`): Dirichlet-process or Dirichlet weights, Normal–Wishart
+//!   components, unused components pruned; its fit reports scikit-learn's bound in
+//!   `lower_bounds` and the complete ELBO per iteration in the model's [`VariationalTrace`].
 //! - [`select_model`] fits a grid of component counts × covariance types and returns the BIC
 //!   table and the best model.
 
+mod bayesian;
 mod bernoulli;
 mod data;
 mod engine;
@@ -47,6 +52,11 @@ mod ppca;
 mod select;
 mod strategy;
 
+pub use bayesian::{
+    BayesianEm, BayesianGaussianMixture, BayesianGaussianMixtureParams, BayesianInit,
+    CovariancePrior, Priors, ValidBayesianGaussianMixtureParams, VariationalTrace,
+    WeightConcentration, WeightPrior,
+};
 pub use bernoulli::{
     BernoulliEm, BernoulliGiven, BernoulliMixture, BernoulliMixtureParams,
     ValidBernoulliMixtureParams,
@@ -59,7 +69,7 @@ pub use params::{
     Covariance, Covariances, GaussianGiven, GaussianMixtureParams, GivenSpread, Init,
     ValidGaussianMixtureParams,
 };
-pub use persist::{BERNOULLI_FORMAT, FORMAT_VERSION, GAUSSIAN_FORMAT};
+pub use persist::{BAYESIAN_FORMAT, BERNOULLI_FORMAT, FORMAT_VERSION, GAUSSIAN_FORMAT};
 pub use ppca::{PpcaFit, PpcaMethod, PpcaParams, ProbabilisticPca, ValidPpcaParams};
 pub use select::{Selection, SelectionRow, select_model};
 pub use strategy::{Bound, ChunkSource, IterationTrace, Strategy};

@@ -11,6 +11,9 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+use crate::bayesian::{
+    BayesianGaussianMixture, Priors, VariationalTrace, WeightConcentration, WeightPrior,
+};
 use crate::bernoulli::BernoulliMixture;
 use crate::error::EmError;
 use crate::gaussian::GaussianMixture;
@@ -20,7 +23,9 @@ use crate::params::{Covariance, Covariances};
 pub const GAUSSIAN_FORMAT: &str = "elbo-em/gaussian-mixture";
 /// Format name of a saved Bernoulli mixture.
 pub const BERNOULLI_FORMAT: &str = "elbo-em/bernoulli-mixture";
-/// Version of both formats written by this build.
+/// Format name of a saved variational Bayesian Gaussian mixture.
+pub const BAYESIAN_FORMAT: &str = "elbo-em/bayesian-gaussian-mixture";
+/// Version of the formats written by this build.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The saved form of a [`GaussianMixture`].
@@ -34,6 +39,69 @@ pub(crate) struct SavedGaussian {
     means: Array2<f64>,
     covariances: Covariances,
     precisions_cholesky: Covariances,
+}
+
+/// The saved form of a [`BayesianGaussianMixture`] (the precision factors are recomputed
+/// from the covariances on loading, exactly as the fit computed them).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SavedBayesian {
+    format: String,
+    version: u32,
+    covariance_type: Covariance,
+    weight_concentration_prior_type: WeightPrior,
+    priors: Priors,
+    weight_concentration: WeightConcentration,
+    mean_precision: Array1<f64>,
+    degrees_of_freedom: Array1<f64>,
+    means: Array2<f64>,
+    covariances: Covariances,
+    weights: Array1<f64>,
+    trace: VariationalTrace,
+}
+
+impl From<BayesianGaussianMixture> for SavedBayesian {
+    fn from(m: BayesianGaussianMixture) -> Self {
+        Self {
+            format: BAYESIAN_FORMAT.to_owned(),
+            version: FORMAT_VERSION,
+            covariance_type: m.kind,
+            weight_concentration_prior_type: m.prior_type,
+            priors: m.priors,
+            weight_concentration: m.weight_concentration,
+            mean_precision: m.mean_precision,
+            degrees_of_freedom: m.degrees_of_freedom,
+            means: m.means,
+            covariances: m.covariances,
+            weights: m.weights,
+            trace: m.trace,
+        }
+    }
+}
+
+impl TryFrom<SavedBayesian> for BayesianGaussianMixture {
+    type Error = EmError;
+
+    fn try_from(s: SavedBayesian) -> Result<Self, EmError> {
+        check_format(&s.format, s.version, BAYESIAN_FORMAT)?;
+        let mut model = BayesianGaussianMixture {
+            kind: s.covariance_type,
+            prior_type: s.weight_concentration_prior_type,
+            priors: s.priors,
+            weight_concentration: s.weight_concentration,
+            mean_precision: s.mean_precision,
+            degrees_of_freedom: s.degrees_of_freedom,
+            means: s.means,
+            precisions_cholesky: s.covariances.clone(),
+            covariances: s.covariances,
+            weights: s.weights,
+            trace: s.trace,
+        };
+        model.validate()?;
+        model.precisions_cholesky =
+            crate::gaussian::precisions_cholesky_from_covariances(&model.covariances, 0.0)?;
+        Ok(model)
+    }
 }
 
 /// The saved form of a [`BernoulliMixture`].
@@ -209,3 +277,4 @@ macro_rules! json_methods {
 
 json_methods!(GaussianMixture, SavedGaussian);
 json_methods!(BernoulliMixture, SavedBernoulli);
+json_methods!(BayesianGaussianMixture, SavedBayesian);

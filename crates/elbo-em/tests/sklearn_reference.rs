@@ -11,69 +11,14 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::path::PathBuf;
+mod common;
 
+use common::json::{a1, a2, a3, as_dyn, fixture, kind};
 use elbo_em::{Covariance, Covariances, GaussianGiven, GaussianMixture, Init};
-use ndarray::{Array, Array1, Array2, Array3, ArrayD, IxDyn};
+use ndarray::{Array1, ArrayD};
 use serde_json::Value;
 
 const RTOL: f64 = 1e-8;
-
-fn fixture(name: &str) -> Value {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests",
-        "fixtures",
-        &format!("sklearn_gmm_{name}.json"),
-    ]
-    .iter()
-    .collect();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A nested JSON list as an n-dimensional array.
-fn array(v: &Value) -> ArrayD<f64> {
-    fn shape(v: &Value, out: &mut Vec<usize>) {
-        if let Value::Array(items) = v {
-            out.push(items.len());
-            if let Some(first) = items.first() {
-                shape(first, out);
-            }
-        }
-    }
-    fn flatten(v: &Value, out: &mut Vec<f64>) {
-        match v {
-            Value::Array(items) => items.iter().for_each(|i| flatten(i, out)),
-            other => out.push(other.as_f64().unwrap()),
-        }
-    }
-    let mut dims = Vec::new();
-    shape(v, &mut dims);
-    let mut data = Vec::new();
-    flatten(v, &mut data);
-    Array::from_shape_vec(IxDyn(&dims), data).unwrap()
-}
-
-fn a1(v: &Value) -> Array1<f64> {
-    array(v).into_dimensionality().unwrap()
-}
-fn a2(v: &Value) -> Array2<f64> {
-    array(v).into_dimensionality().unwrap()
-}
-fn a3(v: &Value) -> Array3<f64> {
-    array(v).into_dimensionality().unwrap()
-}
-
-fn kind(name: &str) -> Covariance {
-    match name {
-        "full" => Covariance::Full,
-        "tied" => Covariance::Tied,
-        "diag" => Covariance::Diag,
-        "spherical" => Covariance::Spherical,
-        other => panic!("unknown covariance type {other}"),
-    }
-}
 
 fn covariances(kind: Covariance, v: &Value) -> Covariances {
     match kind {
@@ -81,14 +26,6 @@ fn covariances(kind: Covariance, v: &Value) -> Covariances {
         Covariance::Tied => Covariances::Tied(a2(v)),
         Covariance::Diag => Covariances::Diag(a2(v)),
         Covariance::Spherical => Covariances::Spherical(a1(v)),
-    }
-}
-
-fn as_dyn(c: &Covariances) -> ArrayD<f64> {
-    match c {
-        Covariances::Full(a) => a.clone().into_dyn(),
-        Covariances::Tied(a) | Covariances::Diag(a) => a.clone().into_dyn(),
-        Covariances::Spherical(a) => a.clone().into_dyn(),
     }
 }
 
@@ -108,7 +45,7 @@ fn assert_close(what: &str, ours: &ArrayD<f64>, reference: &ArrayD<f64>, rtol: f
 }
 
 fn check_dataset(name: &str) {
-    let doc = fixture(name);
+    let doc = fixture(&format!("sklearn_gmm_{name}"));
     let x = a2(&doc["x"]);
     let head = x.slice(ndarray::s![..8, ..]).to_owned();
     for f in doc["fits"].as_array().unwrap() {

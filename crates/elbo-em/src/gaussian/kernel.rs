@@ -151,6 +151,18 @@ impl GaussKernel {
         &self.shift
     }
 
+    /// The E-step weights, `K × nf`; the last column holds the components' constant terms.
+    pub(crate) fn weights(&self) -> &Array2<f64> {
+        &self.w_e
+    }
+
+    /// Adds `delta` to the constant term of component `c` (variational models shift the
+    /// log-densities by per-component expectations).
+    pub(crate) fn add_to_constant(&mut self, c: usize, delta: f64) {
+        let last = self.w_e.ncols() - 1;
+        self.w_e[[c, last]] += delta;
+    }
+
     /// Loads the parameters of `model` (same type, K and d); allocates nothing.
     pub(crate) fn update(&mut self, model: &GaussianMixture) {
         let (k, d) = (self.k, self.d);

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod json;
+
 use elbo_distributions::{LogDensity, MvNormal, log_sum_exp};
 use elbo_em::{Covariances, GaussianMixture};
 use ndarray::{Array1, Array2, Array3, ArrayView2};
