@@ -23,7 +23,8 @@ use anyhow::{Context as _, bail};
 use elbo_datasets::{Dataset, Splits};
 use elbo_distributions::{LogDensity as _, MvNormal};
 use elbo_em::{
-    BernoulliMixture, Covariances, Fit, GaussianMixture, Init, IterationTrace, Strategy,
+    BayesianGaussianMixture, BernoulliMixture, Bound, Covariances, Fit, GaussianMixture, Init,
+    IterationTrace, Strategy, VariationalTrace,
 };
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use rand::SeedableRng as _;
@@ -33,7 +34,8 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomic;
 use crate::figures::{self, Ellipse, LineChart, Series};
 use crate::preset::{
-    BernoulliSpec, Binarize, CovarianceName, Experiment, GmmSpec, InitName, ModelSpec, VaeSpec,
+    BayesianGmmSpec, BernoulliSpec, Binarize, CovarianceName, Experiment, GmmSpec, InitName,
+    ModelSpec, VaeSpec, WeightPriorName,
 };
 use crate::report::{self, DataSummary, FigureRef, ModelRow, Summary};
 use crate::train::{self, EpochMetrics, StopReason, TrainData};
@@ -523,6 +525,7 @@ pub fn execute(
         match spec {
             ModelSpec::Gmm(g) => fit_gmm(exp, g, &data, dir, &mut progress, &mut out)?,
             ModelSpec::BernoulliMixture(b) => fit_bmm(exp, b, &data, dir, &mut progress, &mut out)?,
+            ModelSpec::BayesianGmm(g) => fit_bgmm(exp, g, &data, dir, &mut progress, &mut out)?,
             ModelSpec::Vae(v) => {
                 let finished = fit_vae(exp, v, &data, run, &mut progress, &mut out, cancel)?;
                 if !finished {
@@ -942,6 +945,21 @@ fn fit_gmm(
         em_caption(&g.strategy, &fit.trace),
         em_curve(&g.name, &g.strategy, &fit.trace)?,
     )?;
+    scatter_figures(exp, &g.name, model, data, dir, out)?;
+    tracing::info!(model = %g.name, test_ll, seconds, "mixture fitted");
+    Ok(())
+}
+
+/// For 2-D data: the test points coloured by component with the fitted ellipses, and samples.
+fn scatter_figures(
+    exp: &Experiment,
+    name: &str,
+    model: &GaussianMixture,
+    data: &PreparedData,
+    dir: &Path,
+    out: &mut ModelOutput,
+) -> anyhow::Result<()> {
+    let seed = exp.preset().seed;
     if model.n_features() == 2 {
         let ellipses: Vec<Ellipse> = (0..model.n_components())
             .map(|c| {
@@ -961,15 +979,15 @@ fn fit_gmm(
         };
         out.figure(
             dir,
-            &format!("{}-fit.png", g.name),
-            format!("{}: test points and the fitted components", g.name),
+            &format!("{}-fit.png", name),
+            format!("{}: test points and the fitted components", name),
             "Test points coloured by their most probable component; ellipses at two standard deviations of each fitted Gaussian.".into(),
             figures::scatter_png_named(
                 pts.view(),
                 Some(&labels),
                 "component",
                 &ellipses,
-                &format!("{}: fitted mixture over the test points", g.name),
+                &format!("{}: fitted mixture over the test points", name),
                 &format!("x1{units}"),
                 &format!("x2{units}"),
                 800,
@@ -981,8 +999,8 @@ fn fit_gmm(
         let (samples, comp) = model.sample(n, &mut rng);
         out.figure(
             dir,
-            &format!("{}-samples.png", g.name),
-            format!("{}: samples", g.name),
+            &format!("{}-samples.png", name),
+            format!("{}: samples", name),
             "Points drawn from the fitted mixture, coloured by the component they came from."
                 .into(),
             figures::scatter_png_named(
@@ -990,7 +1008,7 @@ fn fit_gmm(
                 Some(&comp.to_vec()),
                 "component",
                 &ellipses,
-                &format!("{}: samples from the model", g.name),
+                &format!("{}: samples from the model", name),
                 &format!("x1{units}"),
                 &format!("x2{units}"),
                 800,
@@ -998,7 +1016,147 @@ fn fit_gmm(
             )?,
         )?;
     }
-    tracing::info!(model = %g.name, test_ll, seconds, "mixture fitted");
+    Ok(())
+}
+
+/// The variational trace as the EM family's: entry t after the E-step of iteration t + 1
+/// (the parameters before that step), its after-M values from the next entry.
+fn variational_iterations(trace: &VariationalTrace) -> Vec<IterationTrace> {
+    let n = trace.elbo.len().min(trace.log_likelihood.len());
+    (0..n)
+        .map(|t| {
+            let at = |i: usize| Bound {
+                log_likelihood: trace.log_likelihood.get(i).copied().unwrap_or(f64::NAN),
+                elbo: trace.elbo.get(i).copied().unwrap_or(f64::NAN),
+            };
+            IterationTrace {
+                after_e_step: at(t),
+                after_m_step: at(t + 1),
+            }
+        })
+        .collect()
+}
+
+fn fit_bgmm(
+    exp: &Experiment,
+    g: &BayesianGmmSpec,
+    data: &PreparedData,
+    dir: &Path,
+    progress: &mut Progress,
+    out: &mut ModelOutput,
+) -> anyhow::Result<()> {
+    let seed = exp.preset().seed;
+    let mut params = BayesianGaussianMixture::params(g.n_components)
+        .covariance(g.covariance.to_em())
+        .weight_concentration_prior_type(g.weight_prior.to_em())
+        .reg_covar(g.reg_covar)
+        .tol(g.tol)
+        .max_iter(g.max_iter)
+        .n_init(g.n_init)
+        .init(init_of(g.init))
+        .seed(seed);
+    if let Some(a) = g.weight_concentration_prior {
+        params = params.weight_concentration_prior(a);
+    }
+    let started = Instant::now();
+    let fit = params.fit(data.train.view())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let trace = variational_iterations(fit.model.trace());
+    em_metrics(progress, &g.name, &fit.lower_bounds, &trace);
+    let bayes = &fit.model;
+    bayes.save(dir.join("models").join(format!("{}.json", g.name)))?;
+    // Held-out log-likelihood in nats: of the point estimate (posterior-mean weights, means
+    // and covariances), so that it compares with the maximum-likelihood mixtures.
+    let model = bayes.to_gaussian_mixture();
+    let train_ll = model.score(data.train.view())?;
+    let test_ll = model.score(data.test.view())?;
+    let train_elbo = bayes.trace().elbo.last().copied();
+    let used = bayes.n_effective_components(g.prune_threshold);
+    let prior = match g.weight_prior {
+        WeightPriorName::DirichletProcess => "Dirichlet-process",
+        WeightPriorName::DirichletDistribution => "Dirichlet",
+    };
+    out.row = Some(ModelRow {
+        name: g.name.clone(),
+        kind: "bayesian-gmm".into(),
+        method: format!(
+            "variational EM, {prior} prior, K ≤ {} ({used} with weight > {})",
+            g.n_components, g.prune_threshold
+        ),
+        n_parameters: model.n_parameters(),
+        train_seconds: seconds,
+        train_ll: Some(train_ll),
+        test_ll: Some(test_ll),
+        train_elbo,
+        test_elbo: None,
+        kl_gap: None,
+        iwae_k: None,
+        bits_per_dim: None,
+        converged: Some(fit.converged),
+        iterations: Some(fit.n_iter),
+    });
+    if let Some(elbo) = train_elbo {
+        out.notes.push(format!(
+            "{}: the complete ELBO, {elbo:.4} nats per train example, bounds the log marginal likelihood ln p(X) of the Bayesian model (parameters integrated out); the log-likelihoods in the table are of its point estimate. Their difference ({:.4}) is not a KL of q(z) alone: it also pays for the uncertainty of the parameters, so variational EM's gap does not close.",
+            g.name,
+            train_ll - elbo
+        ));
+    }
+    out.figure(
+        dir,
+        &format!("{}-em-bound.png", g.name),
+        format!("{}: the ELBO and log p(x) per iteration", g.name),
+        format!(
+            "Variational EM: the complete ELBO (a bound on ln p(X) with the parameters integrated out) and the log-likelihood of the point estimate, per iteration; the gap stays open. {used} of {} components keep a weight above {}.",
+            g.n_components, g.prune_threshold
+        ),
+        chart(
+            format!("{}: variational EM, the ELBO and log p(x) per iteration", g.name),
+            "EM iteration",
+            "nats per example (train)",
+            vec![
+                Series {
+                    label: "log p(x; point estimate)".into(),
+                    points: trace
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| ((i + 1) as f64, t.after_e_step.log_likelihood))
+                        .collect(),
+                },
+                Series {
+                    label: "complete ELBO".into(),
+                    points: trace
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| ((i + 1) as f64, t.after_e_step.elbo))
+                        .collect(),
+                },
+            ],
+        )?,
+    )?;
+    let mut order: Vec<usize> = (0..bayes.n_components()).collect();
+    order.sort_by(|&a, &b| bayes.weights()[b].total_cmp(&bayes.weights()[a]));
+    out.figure(
+        dir,
+        &format!("{}-weights.png", g.name),
+        format!("{}: the weights, heaviest first", g.name),
+        format!("Posterior-mean weights of the {} components in decreasing order: the prior prunes what the data do not need.", g.n_components),
+        chart(
+            format!("{}: component weights", g.name),
+            "component (by weight)",
+            "weight",
+            vec![Series {
+                label: "E[π_k]".into(),
+                points: order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| ((i + 1) as f64, bayes.weights()[c]))
+                    .collect(),
+            }],
+        )?,
+    )?;
+    scatter_figures(exp, &g.name, &model, data, dir, out)?;
+    tracing::info!(model = %g.name, test_ll, used, seconds, "variational mixture fitted");
     Ok(())
 }
 

@@ -233,6 +233,8 @@ pub enum ModelSpec {
     Gmm(GmmSpec),
     /// A Bernoulli mixture fitted by exact EM.
     BernoulliMixture(BernoulliSpec),
+    /// A variational Bayesian Gaussian mixture (mean-field variational EM).
+    BayesianGmm(BayesianGmmSpec),
     /// A variational autoencoder.
     Vae(VaeSpec),
 }
@@ -243,6 +245,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Gmm(m) => &m.name,
             ModelSpec::BernoulliMixture(m) => &m.name,
+            ModelSpec::BayesianGmm(m) => &m.name,
             ModelSpec::Vae(m) => &m.name,
         }
     }
@@ -252,6 +255,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Gmm(_) => "gmm",
             ModelSpec::BernoulliMixture(_) => "bernoulli-mixture",
+            ModelSpec::BayesianGmm(_) => "bayesian-gmm",
             ModelSpec::Vae(_) => "vae",
         }
     }
@@ -346,6 +350,72 @@ pub struct BernoulliSpec {
     /// Member of the EM family (see [`GmmSpec::strategy`]).
     #[serde(default)]
     pub strategy: elbo_em::Strategy,
+}
+
+/// The prior on a variational mixture's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightPriorName {
+    /// Truncated Dirichlet process (stick breaking; scikit-learn's default).
+    #[default]
+    DirichletProcess,
+    /// Symmetric Dirichlet distribution.
+    DirichletDistribution,
+}
+
+impl WeightPriorName {
+    /// The elbo-em type.
+    pub fn to_em(self) -> elbo_em::WeightPrior {
+        match self {
+            WeightPriorName::DirichletProcess => elbo_em::WeightPrior::DirichletProcess,
+            WeightPriorName::DirichletDistribution => elbo_em::WeightPrior::DirichletDistribution,
+        }
+    }
+}
+
+/// A variational Bayesian Gaussian mixture: K is an upper bound, the prior prunes the
+/// components the data do not need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BayesianGmmSpec {
+    /// Name in the report (unique).
+    pub name: String,
+    /// The truncation K (an upper bound on the components used).
+    pub n_components: usize,
+    /// Covariance type.
+    #[serde(default = "default_covariance_one")]
+    pub covariance: CovarianceName,
+    /// Prior on the weights.
+    #[serde(default)]
+    pub weight_prior: WeightPriorName,
+    /// Its concentration α₀ (default 1/K); smaller prunes harder.
+    #[serde(default)]
+    pub weight_concentration_prior: Option<f64>,
+    /// Added to the diagonal of every covariance.
+    #[serde(default = "default_reg_covar")]
+    pub reg_covar: f64,
+    /// Stop when scikit-learn's bound changes less than this.
+    #[serde(default = "default_tol")]
+    pub tol: f64,
+    /// At most this many iterations.
+    #[serde(default = "default_max_iter")]
+    pub max_iter: usize,
+    /// Restarts; the best bound wins.
+    #[serde(default = "default_n_init")]
+    pub n_init: usize,
+    /// Initialisation.
+    #[serde(default)]
+    pub init: InitName,
+    /// Weight below which a component counts as pruned in the report.
+    #[serde(default = "default_prune_threshold")]
+    pub prune_threshold: f64,
+}
+
+fn default_covariance_one() -> CovarianceName {
+    CovarianceName::Full
+}
+fn default_prune_threshold() -> f64 {
+    1e-2
 }
 
 /// A VAE: the model's settings (elbo-vae's config, with the input filled in from the data)
@@ -788,6 +858,39 @@ impl Preset {
                         format!("{at}.reg_covar"),
                         "must be ≥ 0, got {}",
                         g.reg_covar
+                    );
+                }
+                ModelSpec::BayesianGmm(g) => {
+                    ensure_field!(
+                        !d.binarize.is_binary(),
+                        format!("{at}.kind"),
+                        "a Gaussian mixture on binarised data is not a density model of it; use kind = \"bernoulli-mixture\" or data.binarize = \"none\""
+                    );
+                    ensure_field!(
+                        g.n_components >= 1,
+                        format!("{at}.n_components"),
+                        "must be ≥ 1, got {}",
+                        g.n_components
+                    );
+                    check_em(&at, g.tol, g.max_iter, g.n_init)?;
+                    if let Some(a) = g.weight_concentration_prior {
+                        ensure_field!(
+                            a.is_finite() && a > 0.0,
+                            format!("{at}.weight_concentration_prior"),
+                            "must be > 0 (e.g. 0.01 to prune hard, 1/K by default), got {a}"
+                        );
+                    }
+                    ensure_field!(
+                        g.reg_covar.is_finite() && g.reg_covar >= 0.0,
+                        format!("{at}.reg_covar"),
+                        "must be ≥ 0, got {}",
+                        g.reg_covar
+                    );
+                    ensure_field!(
+                        g.prune_threshold > 0.0 && g.prune_threshold < 1.0,
+                        format!("{at}.prune_threshold"),
+                        "must lie in (0, 1), got {}",
+                        g.prune_threshold
                     );
                 }
                 ModelSpec::BernoulliMixture(b) => {
