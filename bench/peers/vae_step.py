@@ -14,7 +14,7 @@ its content does not change the timings.
 
     python bench/peers/vae_step.py [--what step|iwae|all] [--arch mlp|conv] [--threads 2]
         [--loss bce|softplus] [--k 5000] [--n-test 100] [--reps 5] [--steps 100] [--iwae-reps 3]
-        [--train-steps 200]
+        [--train-steps 200] [--warmup-steps 20]
 
 --loss bce (default) is what a PyTorch user writes: F.binary_cross_entropy_with_logits with
 reduction="sum"; --loss softplus uses the same formula as elbo-vae (sum x*l - softplus(l)),
@@ -42,6 +42,7 @@ parser.add_argument("--reps", type=int, default=5)
 parser.add_argument("--steps", type=int, default=100)
 parser.add_argument("--iwae-reps", type=int, default=3)
 parser.add_argument("--train-steps", type=int, default=200)
+parser.add_argument("--warmup-steps", type=int, default=20)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -179,7 +180,7 @@ if args.what != "step":
 
 if args.what != "iwae":
     x = train[:B]
-    for _ in range(20):
+    for _ in range(args.warmup_steps):
         step(x)
     step_s = []
     for _ in range(args.reps):

@@ -43,6 +43,8 @@ runs every case: elbo and its peer alternately (A B A B ..., one warm-up each, t
   --out DIR  where the report goes (with --quick) or the raw outputs go (without)
   --only S   only the cases whose id contains S (repeatable); never writes docs/
   --threads  threads on both sides (default 2)
+
+ELBO_BENCH_PYTHON  the peers' python (default: the libtorch venv's, where torch already is)
 ";
 
 /// Command-line options.
@@ -100,6 +102,8 @@ struct Sizes {
     mlp_steps: usize,
     conv_steps: usize,
     step_reps: usize,
+    warmup_steps: usize,
+    train_steps: usize,
     iwae_k: usize,
     iwae_n_test: usize,
     /// `--set` overrides of the quickstart run (none: the preset as shipped).
@@ -114,12 +118,14 @@ impl Sizes {
                 warmup: false,
                 gmm_n_div: 10,
                 gmm_iters: 5,
-                fit_max_iter: 10,
+                fit_max_iter: 5,
                 bmm_n: 6_000,
                 bmm_iters: 5,
                 mlp_steps: 20,
                 conv_steps: 3,
                 step_reps: 3,
+                warmup_steps: 3,
+                train_steps: 20,
                 iwae_k: 500,
                 iwae_n_test: 20,
                 quickstart_sets: vec![
@@ -142,6 +148,8 @@ impl Sizes {
                 mlp_steps: 100,
                 conv_steps: 15,
                 step_reps: 5,
+                warmup_steps: 20,
+                train_steps: 200,
                 iwae_k: 5000,
                 iwae_n_test: 100,
                 quickstart_sets: Vec::new(),
@@ -449,6 +457,10 @@ fn cases(c: &Ctx, s: &Sizes) -> Vec<Case> {
             s.iwae_n_test.to_string(),
             "--iwae-reps".to_owned(),
             "1".to_owned(),
+            "--warmup-steps".to_owned(),
+            s.warmup_steps.to_string(),
+            "--train-steps".to_owned(),
+            s.train_steps.to_string(),
         ]);
         let mut peer = vec![py("vae_step.py")];
         peer.extend(a.iter().cloned());
@@ -545,12 +557,9 @@ fn cases(c: &Ctx, s: &Sizes) -> Vec<Case> {
         id: "e2e-quickstart".to_owned(),
         group: "e2e",
         label: if s.quickstart_sets.is_empty() {
-            "`elbo run quickstart` (as shipped)".to_owned()
+            "`elbo run quickstart` (as shipped), wall time".to_owned()
         } else {
-            format!(
-                "`elbo run quickstart --set {}`",
-                s.quickstart_sets.join(" --set ")
-            )
+            "`elbo run quickstart`, reduced by `--set` (see Commands), wall time".to_owned()
         },
         unit: Unit::Seconds,
         elbo: Side {
@@ -693,16 +702,23 @@ pub fn bench(args: &[String]) -> Result<()> {
         run_child(&side, &env, &raw_dir.join("write-bmm"), Measure::Wall)?;
     }
 
-    let load_before = load_average();
+    let mut load = vec![load_average()];
     let mut outcomes = Vec::new();
     for case in selected {
+        load.push(load_average());
         let (warmup, timed) = case.runs.unwrap_or((sizes.warmup, sizes.pairs));
         step(&format!(
-            "{} — {} ({}{} runs of each side, alternating)",
+            "{} — {} ({}{} timed run{}{})",
             case.id,
             case.label,
             if warmup { "1 warm-up + " } else { "" },
-            timed
+            timed,
+            if timed == 1 { "" } else { "s" },
+            if case.peer.is_some() {
+                " of each side, alternating"
+            } else {
+                ""
+            }
         ));
         let outcome = measure(&case, warmup, timed, &env, &raw_dir);
         if let Some(e) = &outcome.error {
@@ -712,14 +728,14 @@ pub fn bench(args: &[String]) -> Result<()> {
         }
         outcomes.push(outcome);
     }
-    let load_after = load_average();
+    load.push(load_average());
 
     let meta = Meta {
         date: stamp_human(SystemTime::now()),
         mode: if opts.quick { "quick" } else { "full" }.to_owned(),
         threads: opts.threads,
         machine: machine(),
-        load: (load_before, load_after),
+        load,
         versions: versions(&root, &python),
         minutes: started.elapsed().as_secs_f64() / 60.0,
         fit_max_iter: sizes.fit_max_iter,
@@ -1158,7 +1174,8 @@ struct Meta {
     mode: String,
     threads: u32,
     machine: Value,
-    load: (String, String),
+    /// 1-minute load averages: at the start, before each case, at the end.
+    load: Vec<f64>,
     versions: Value,
     minutes: f64,
     fit_max_iter: usize,
@@ -1198,29 +1215,43 @@ fn fmt_stats(unit: Unit, s: Option<Stats>) -> String {
 }
 
 fn fmt_share((lo, hi): (f64, f64)) -> String {
-    let pct = |v: f64| format!("{:.0} %", 100.0 * v);
+    let num = |v: f64| {
+        if v >= 0.1 {
+            format!("{:.0}", 100.0 * v)
+        } else {
+            format!("{:.1}", 100.0 * v)
+        }
+    };
     if rel_diff(lo, hi) < 1e-9 {
-        pct(lo)
+        format!("{} %", num(lo))
     } else {
-        format!("{:.0}–{}", 100.0 * lo, pct(hi))
+        format!("{}–{} %", num(lo), num(hi))
     }
 }
 
-const GROUPS: [(&str, &str); 5] = [
+/// The report's sections: group id, short name for the summary, title.
+const GROUPS: [(&str, &str, &str); 5] = [
     (
         "gmm-iter",
+        "GMM iteration",
         "Gaussian mixture, one EM iteration from identical parameters (elbo-em vs scikit-learn)",
     ),
     (
         "gmm-fit",
+        "GMM whole fit",
         "Gaussian mixture, whole fit with k-means++ initialisation (elbo-em vs scikit-learn)",
     ),
     (
         "bmm",
+        "BMM iteration",
         "Bernoulli mixture, one EM iteration on binarised Fashion-MNIST (elbo-em vs numpy)",
     ),
-    ("vae", "VAE on the same libtorch (elbo-vae/tch vs PyTorch)"),
-    ("e2e", "End to end"),
+    (
+        "vae",
+        "VAE",
+        "VAE on the same libtorch (elbo-vae/tch vs PyTorch)",
+    ),
+    ("e2e", "End to end", "End to end"),
 ];
 
 fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
@@ -1228,10 +1259,16 @@ fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
     let v = &meta.versions;
     let m = &meta.machine;
     let s = |x: &Value| x.as_str().unwrap_or("?").to_owned();
+    let busy = meta
+        .load
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(0.0, f64::max);
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "Generated by `cargo xtask bench`{} on {}; do not edit by hand (the narrative is in \
+        "Generated by `cargo xtask bench{}` on {}; do not edit by hand (the narrative is in \
          `xtask/src/bench.rs`). Reproduce with `cargo xtask bench` (about 15–20 minutes on 2 \
          cores; rewrites this file and `docs/benchmarks.json`), or check for regressions with \
          `cargo xtask bench --quick` (reduced sizes, about 3 minutes, writes to \
@@ -1241,12 +1278,14 @@ fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
     );
     let _ = writeln!(
         md,
-        "- **Machine**: {}, {} logical CPUs, {} RAM; load average {} before the cases, {} after (other jobs were running if it is above 0.5).",
+        "- **Machine**: {}, {} logical CPUs, {} RAM; 1-minute load average {:.1} at the start, \
+         up to {:.1} before a case, {:.1} at the end (above 0.5: other jobs were running).",
         s(&m["cpu"]),
         m["cpus"],
         s(&m["memory"]),
-        meta.load.0,
-        meta.load.1
+        meta.load.first().copied().unwrap_or(f64::NAN),
+        busy,
+        meta.load.last().copied().unwrap_or(f64::NAN),
     );
     let _ = writeln!(
         md,
@@ -1269,6 +1308,17 @@ fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
         "- **Run**: {} mode, {:.1} minutes in all.\n",
         meta.mode, meta.minutes
     );
+    if busy > 1.0 {
+        let _ = writeln!(
+            md,
+            "**The machine was busy during this run** (load average up to {busy:.1} on {} CPUs): \
+             every side ran slower than on a quiet machine, and the multi-threaded ones (OpenBLAS \
+             under scikit-learn and numpy, libtorch's OpenMP pool) lose most when their threads \
+             wait for a core, so single runs scatter widely and the ratios are less reliable than \
+             the pairing makes them on a quiet machine.\n",
+            m["cpus"]
+        );
+    }
 
     let _ = writeln!(md, "## Summary\n");
     let _ = writeln!(
@@ -1276,15 +1326,16 @@ fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
         "| case | unit | elbo: median (min–max) | peer: median (min–max) | ratio, median of pairs (min–max) | target | | share of FLOP floor |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    for (group, _) in GROUPS {
+    for (group, short, _) in GROUPS {
         for o in outcomes.iter().filter(|o| o.case.group == group) {
             let r = row(o);
             let unit = o.case.unit;
+            let label = format!("{short}: {}", o.case.label);
             if let Some(e) = &o.error {
                 let _ = writeln!(
                     md,
                     "| {} | {} | failed: {} | | | | | |",
-                    o.case.label,
+                    label,
                     unit.name(),
                     e.lines().next().unwrap_or("")
                 );
@@ -1293,7 +1344,7 @@ fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
             let peer = if o.case.peer.is_some() {
                 format!("{} {}", o.case.peer_name, fmt_stats(unit, r.peer))
             } else {
-                "—".to_owned()
+                format!("no peer; elbo's peak RSS {:.0} MiB", r.elbo_rss)
             };
             let ratio = r.ratio.map_or("—".to_owned(), |q| {
                 format!("**{:.2}×** ({:.2}–{:.2})", q.median, q.min, q.max)
@@ -1308,7 +1359,7 @@ fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                o.case.label,
+                label,
                 unit.name(),
                 fmt_stats(unit, r.elbo),
                 peer,
@@ -1325,7 +1376,7 @@ fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
         METHOD.replace("{fit_max_iter}", &meta.fit_max_iter.to_string())
     );
 
-    for (group, title) in GROUPS {
+    for (group, _, title) in GROUPS {
         let of_group: Vec<&Outcome> = outcomes.iter().filter(|o| o.case.group == group).collect();
         if of_group.is_empty() {
             continue;
@@ -1470,11 +1521,11 @@ thread count: the Rust side is `crates/elbo-vae/examples/bench_step.rs` (elbo-va
 networks written in PyTorch the usual way: `binary_cross_entropy_with_logits`, per-point IWAE
 under `inference_mode`). **Training** is forward, loss (−ELBO, Bernoulli logits, one
 reparameterised sample), backward and an Adam step (lr 1e-3) on a fixed batch of 128 binary
-vectors, 20 warm-up steps then 5 × N steps, shown as samples per second (so the unit is
+vectors, 20 warm-up steps then 5 × N steps (`--quick`: 3, then 3 × N), shown as samples per second (so the unit is
 inverted: higher is better, and the ratio is still elbo's speed-up). The conv VAE mirrors
 `Architecture::Conv` (kernel 4, stride 2, padding 1: 28 → 14 → 7, 3136 → 256 → 2·20, then
 back with transposed convolutions). **IWAE** is the importance-weighted estimate of log p(x)
-after a 200-step training run, one warm-up evaluation on 2 points, then one timed evaluation.
+after a 200-step training run (`--quick`: 20), one warm-up evaluation on 2 points, then one timed evaluation.
 The step runs the same kernels on both sides; the Rust loop saves the Python dispatch of
 ≈ 100 ops per step and uses libtorch's C++ Adam. The IWAE is dominated by the decoder's second
 GEMM (20 → 400 → 784 on k·n codes); elbo-vae processes all points together in chunks of ≈ 1000
@@ -1543,7 +1594,7 @@ fn render_json(meta: &Meta, outcomes: &[Outcome]) -> Value {
         "threads": meta.threads,
         "minutes": meta.minutes,
         "machine": meta.machine,
-        "load_average": [meta.load.0, meta.load.1],
+        "load_average": meta.load,
         "versions": meta.versions,
         "cases": cases,
     })
@@ -1589,11 +1640,11 @@ fn machine() -> Value {
     json!({ "cpu": cpu, "cpus": cpus, "memory": memory, "os": std::env::consts::OS })
 }
 
-fn load_average() -> String {
+fn load_average() -> f64 {
     fs::read_to_string("/proc/loadavg")
         .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned())
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
 }
 
 fn output_of(cmd: &mut Command) -> Option<String> {
@@ -1853,7 +1904,7 @@ mod tests {
             mode: "quick".into(),
             threads: 2,
             machine: json!({"cpu": "cpu", "cpus": 2, "memory": "24 GiB"}),
-            load: ("1.0".into(), "2.0".into()),
+            load: vec![1.0, 2.0],
             versions: json!({}),
             minutes: 1.0,
             fit_max_iter: 30,
@@ -1863,7 +1914,7 @@ mod tests {
             &meta,
             &[outcome(&[0.010, 0.020], &[0.100, 0.150], Some(9.0))],
         );
-        assert!(md.contains("| test case | ms/iter | 15.0 (10.0–20.0) | peer 125 (100–150) | **8.75×** (7.50–10.00) | ≥ 9× | **missed** | 33 % |"), "{md}");
+        assert!(md.contains("| GMM iteration: test case | ms/iter | 15.0 (10.0–20.0) | peer 125 (100–150) | **8.75×** (7.50–10.00) | ≥ 9× | **missed** | 33 % |"), "{md}");
         assert!(
             md.contains("largest relative difference 0.0e0 (ok,"),
             "{md}"

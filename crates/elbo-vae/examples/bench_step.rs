@@ -7,7 +7,7 @@
 //!
 //! `cargo run --release -p elbo-vae --example bench_step -- [--what step|iwae|all]
 //!  [--arch mlp|conv] [--threads 2] [--k 5000] [--n-test 100] [--chunk-rows 1024] [--reps 5]
-//!  [--steps 100] [--iwae-reps 3] [--train-steps 200]`
+//!  [--steps 100] [--iwae-reps 3] [--train-steps 200] [--warmup-steps 20]`
 //!
 //! The PyTorch peer, `bench/peers/vae_step.py`, builds the same model and times the same
 //! things with the same libtorch; `cargo xtask bench` runs the two alternately.
@@ -31,6 +31,7 @@ struct Args {
     steps: usize,
     iwae_reps: usize,
     train_steps: usize,
+    warmup_steps: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         steps: 100,
         iwae_reps: 3,
         train_steps: 200,
+        warmup_steps: 20,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
             "--steps" => a.steps = value.parse().map_err(bad)?,
             "--iwae-reps" => a.iwae_reps = value.parse().map_err(bad)?,
             "--train-steps" => a.train_steps = value.parse().map_err(bad)?,
+            "--warmup-steps" => a.warmup_steps = value.parse().map_err(bad)?,
             _ => return Err(format!("unknown flag or value: {flag} {value}")),
         }
     }
@@ -124,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             opt.backward_step(&vae.elbo(&x)?.loss);
         }
         // One untimed evaluation on a few points warms the allocator and the thread pool.
-        vae.iwae_chunked(
+        let _warm = vae.iwae_chunked(
             &test.narrow(0, 0, 2.min(args.n_test)),
             args.k,
             args.chunk_rows,
@@ -151,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.what != "iwae" {
         // Pure step timing on one fixed batch (no data indexing), like the peer.
         let x = train.narrow(0, 0, 128);
-        for _ in 0..20 {
+        for _ in 0..args.warmup_steps {
             opt.backward_step(&vae.elbo(&x)?.loss);
         }
         let mut step_s = Vec::new();
