@@ -6,6 +6,7 @@
 // xtask is a command-line program: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod data;
 mod tidy;
 mod torch;
@@ -34,6 +35,10 @@ COMMANDS:
             The main job: setup, fetch the preset's data, a release build, then
             `elbo run PRESET` (default: quickstart, EM against a VAE on MNIST digits)
     demo    `run quickstart`, then print where the report is
+    bench [--quick] [--out DIR] [--only SUBSTR]
+            elbo against scikit-learn, numpy and PyTorch, alternating runs on the same
+            inputs; the full run rewrites docs/benchmarks.md and docs/benchmarks.json, --quick
+            (reduced sizes, ~3 min) writes to target/bench/; see bench --help
     help    Print this message
 
 ENVIRONMENT:
@@ -70,6 +75,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         ("run", rest) => run(rest).map(|_| ()),
         ("demo", []) => demo(),
         ("fetch-data", rest) => data::fetch_data(rest),
+        ("bench", rest) => bench::bench(rest),
         (cmd @ ("setup" | "test" | "env" | "demo"), extra) => {
             bail!("`cargo xtask {cmd}` takes no arguments, got {extra:?}; see `cargo xtask help`")
         }

@@ -2,8 +2,9 @@
 //! for the three cases of the performance table in `docs/benchmarks.md`.
 //!
 //! `cargo bench -p elbo-em --bench em_iteration` (release profile). The data are generated
-//! from a seed (`support/cases.rs`); `examples/bench_data.rs` writes the same data and initial
-//! parameters for the scikit-learn side (`scripts/bench_sklearn.py`).
+//! from a seed (`support/cases.rs`); `examples/bench_gmm.rs` writes the same data and initial
+//! parameters for the scikit-learn side (`bench/peers/gmm_sklearn.py`); `cargo xtask bench`
+//! runs the two side by side.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 

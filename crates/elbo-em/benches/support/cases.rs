@@ -1,6 +1,6 @@
-//! The benchmark cases, shared by `benches/em_iteration.rs` and `examples/bench_data.rs` (which
-//! writes the same data for the scikit-learn side): seeded Gaussian-mixture data and fixed
-//! initial parameters.
+//! The benchmark cases, shared by `benches/em_iteration.rs` and `examples/bench_gmm.rs` (which
+//! writes the same data for the scikit-learn side of `cargo xtask bench`): seeded
+//! Gaussian-mixture data and fixed initial parameters.
 
 use elbo_distributions::DiagNormal;
 use elbo_em::{Covariance, Covariances, GaussianGiven, GaussianMixture};
