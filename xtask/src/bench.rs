@@ -108,6 +108,9 @@ struct Sizes {
     iwae_n_test: usize,
     /// `--set` overrides of the quickstart run (none: the preset as shipped).
     quickstart_sets: Vec<&'static str>,
+    /// Rows of the streamed fits (the larger; the smaller is a tenth) and of online EM.
+    stream_rows: usize,
+    online_rows: usize,
 }
 
 impl Sizes {
@@ -135,6 +138,8 @@ impl Sizes {
                     "eval.iwae_k=20",
                     "eval.n_test=200",
                 ],
+                stream_rows: 1_000_000,
+                online_rows: 100_000,
             }
         } else {
             Sizes {
@@ -153,6 +158,8 @@ impl Sizes {
                 iwae_k: 5000,
                 iwae_n_test: 100,
                 quickstart_sets: Vec::new(),
+                stream_rows: 10_000_000,
+                online_rows: 1_000_000,
             }
         }
     }
@@ -540,6 +547,49 @@ fn cases(c: &Ctx, s: &Sizes) -> Vec<Case> {
         runs: None,
     });
 
+    // elbo-em's streaming EM: memory must stay flat as N grows tenfold.
+    for rows in [s.stream_rows / 10, s.stream_rows] {
+        let n = rows.to_string();
+        out.push(Case {
+            id: format!("gmm-stream-{}", count(rows)),
+            group: "stream",
+            label: format!(
+                "fit_stream, diag, d=8, K=8, N={} generated on the fly in chunks of 100k (generation included)",
+                count(rows)
+            ),
+            unit: Unit::PerSecond { items: rows as f64 },
+            elbo: Side::new(
+                &ex("bench_stream"),
+                &["stream", "--rows", &n, "--iters", "5", "--chunk", "100000"],
+            ),
+            peer: None,
+            peer_name: "",
+            measure: Measure::Json,
+            check: Check::None,
+            target: None,
+            floor: None,
+            runs: Some((false, 1)),
+        });
+    }
+    let n = s.online_rows.to_string();
+    out.push(Case {
+        id: "gmm-online-vs-batch".to_owned(),
+        group: "stream",
+        label: format!(
+            "time to within 1 % of batch EM's converged ln p, N={}, diag, d=8, K=8: online EM (batches of 10k) vs batch EM",
+            count(s.online_rows)
+        ),
+        unit: Unit::Seconds,
+        elbo: Side::new(&ex("bench_stream"), &["online", "--rows", &n]),
+        peer: Some(Side::new(&ex("bench_stream"), &["batch", "--rows", &n])),
+        peer_name: "batch EM (elbo-em)",
+        measure: Measure::Json,
+        check: Check::None,
+        target: None,
+        floor: None,
+        runs: None,
+    });
+
     let runs_dir = c.runs_dir.display().to_string();
     let data_dir = c.data_dir.display().to_string();
     let mut args = vec![
@@ -655,6 +705,8 @@ pub fn bench(args: &[String]) -> Result<()> {
             "bench_bmm",
             "--example",
             "bench_step",
+            "--example",
+            "bench_stream",
         ],
     )?;
     let release = target_dir.join("release");
@@ -1230,7 +1282,7 @@ fn fmt_share((lo, hi): (f64, f64)) -> String {
 }
 
 /// The report's sections: group id, short name for the summary, title.
-const GROUPS: [(&str, &str, &str); 5] = [
+const GROUPS: [(&str, &str, &str); 6] = [
     (
         "gmm-iter",
         "GMM iteration",
@@ -1252,6 +1304,11 @@ const GROUPS: [(&str, &str, &str); 5] = [
         "VAE on the same libtorch (elbo-vae/tch vs PyTorch)",
     ),
     ("e2e", "End to end", "End to end"),
+    (
+        "stream",
+        "EM at scale",
+        "elbo-em's streaming and online EM (no peer: fit_stream over generated chunks; online against batch EM)",
+    ),
 ];
 
 fn render_markdown(meta: &Meta, outcomes: &[Outcome]) -> String {
@@ -1531,6 +1588,19 @@ The step runs the same kernels on both sides; the Rust loop saves the Python dis
 GEMM (20 → 400 → 784 on k·n codes); elbo-vae processes all points together in chunks of ≈ 1000
 codes, computes Σ_d x_d l_d as a batched matrix–vector product instead of materialising x k
 times, and does not build the BCE temporaries."
+        }
+        "stream" => {
+            "\
+`crates/elbo-em/examples/bench_stream.rs`. **fit_stream**: a diagonal Gaussian mixture
+(d = 8, K = 8, k-means++ on the first chunk, 5 iterations) fitted over rows generated chunk by
+chunk (100k rows each, seeded per chunk so every pass sees the same rows) and never held in
+memory at once; the unit is rows per second per iteration, generation included (it is the
+stream's source), and the peak resident memory of the ten-times-larger N must be the same
+as the smaller one's. **Online vs batch**: on the rows of the label, in memory, the time each strategy needs
+until the model's log-likelihood comes within 1 % of batch EM's converged value (the
+evaluation is not timed); online EM is `Strategy::Online { batch_size: 10000, decay: 0.6 }`,
+one iteration = a full E-step pass plus an epoch of mini-batch updates. The \"peer\" here is
+elbo-em's own batch EM: a ratio above 1 means online EM got there first."
         }
         "e2e" => {
             "\
@@ -1946,7 +2016,11 @@ mod tests {
         assert_eq!(ids.len(), full.len());
         assert_eq!(full.len(), quick.len());
         for (f, q) in full.iter().zip(&quick) {
-            assert!(f.group == "e2e" || f.peer.is_some(), "{}", f.id);
+            assert!(
+                f.group == "e2e" || f.group == "stream" || f.peer.is_some(),
+                "{}",
+                f.id
+            );
             if let (Some((fl, _)), Some((ql, _))) = (f.floor, q.floor) {
                 assert!(ql <= fl, "{}", f.id);
             }
