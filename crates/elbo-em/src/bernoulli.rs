@@ -625,24 +625,7 @@ impl<'a, A: Element> BernoulliEm<'a, A> {
                 n_samples: n_eff,
             });
         }
-        let fixed_start = match (&p.warm_start, &p.init) {
-            (Some(m), _) => Some((**m).clone()),
-            (None, Init::Given(g)) => Some(BernoulliMixture {
-                weights: g.weights.clone(),
-                probs: g.probs.clone(),
-            }),
-            _ => None,
-        };
-        if let Some(m) = &fixed_start {
-            if m.n_features() != d {
-                return Err(EmError::shape(
-                    "probs",
-                    &[k, d],
-                    m.probs.shape(),
-                    "the start must have one probability per feature of the data",
-                ));
-            }
-        }
+        let fixed_start = fixed_start(p, d)?;
         let shift = weighted_mean(x.view(), sw.as_deref());
         let kernel = BernKernel::blank(k, d);
         let engine = Engine::new(&kernel, x, sw);
@@ -714,6 +697,29 @@ impl<'a, A: Element> BernoulliEm<'a, A> {
             self.params.0.common.n_init
         }
     }
+}
+
+/// The warm start or `Given` init, if any, checked against the data's `d` columns.
+fn fixed_start(p: &BernoulliMixtureParams, d: usize) -> Result<Option<BernoulliMixture>, EmError> {
+    let start = match (&p.warm_start, &p.init) {
+        (Some(m), _) => Some((**m).clone()),
+        (None, Init::Given(g)) => Some(BernoulliMixture {
+            weights: g.weights.clone(),
+            probs: g.probs.clone(),
+        }),
+        _ => None,
+    };
+    if let Some(m) = &start {
+        if m.n_features() != d {
+            return Err(EmError::shape(
+                "probs",
+                &[p.common.n_components, d],
+                m.probs.shape(),
+                "the start must have one probability per feature of the data",
+            ));
+        }
+    }
+    Ok(start)
 }
 
 /// The initial model of restart `run`: the fixed start (clipped), or the init method's
@@ -815,24 +821,8 @@ impl BernoulliMixtureParams {
         check_binary(first.view())?;
         let (n0, d) = first.dim();
         let k = p.common.n_components;
-        let fixed_start = match (&p.warm_start, &p.init) {
-            (Some(m), _) => Some((**m).clone()),
-            (None, Init::Given(g)) => Some(BernoulliMixture {
-                weights: g.weights.clone(),
-                probs: g.probs.clone(),
-            }),
-            _ => None,
-        };
-        if let Some(m) = &fixed_start {
-            if m.n_features() != d {
-                return Err(EmError::shape(
-                    "probs",
-                    &[k, d],
-                    m.probs.shape(),
-                    "the start must have one probability per feature of the data",
-                ));
-            }
-        } else if k > n0 {
+        let fixed_start = fixed_start(&p, d)?;
+        if fixed_start.is_none() && k > n0 {
             // The init methods draw from the first chunk.
             return Err(EmError::TooFewSamples {
                 n_components: k,
@@ -842,9 +832,7 @@ impl BernoulliMixtureParams {
         let shift = weighted_mean(first.view(), None);
         let kernel = BernKernel::blank(k, d);
         let first = Engine::new(&kernel, ndarray::CowArray::from(first), None);
-        let empty =
-            Array2::from_shape_vec((0, d), Vec::new()).expect("an empty array has a valid shape");
-        let engine = Engine::new(&kernel, ndarray::CowArray::from(empty), None);
+        let engine = Engine::empty(&kernel, d);
         let core = Core::new(
             BernFamily { clip: p.clip },
             kernel,

@@ -540,6 +540,14 @@ impl<'a, A: Element, K: Kernel> Engine<'a, A, K> {
         engine
     }
 
+    /// An engine with no rows yet, of `d` columns (for data that arrives later: a stream's
+    /// chunks, mini-batches).
+    pub(crate) fn empty(kernel: &K, d: usize) -> Engine<'static, A, K> {
+        let none =
+            Array2::from_shape_vec((0, d), Vec::new()).expect("an empty array has a valid shape");
+        Engine::new(kernel, CowArray::from(none), None)
+    }
+
     /// Assigns the rows in use to blocks, adding blocks (up to [`MAX_BLOCKS`]) when needed.
     fn plan(&mut self, kernel: &K) {
         let ranges = plan_blocks(self.n, self.chunk);

@@ -190,6 +190,22 @@ struct OnlineState<A: Element, K: Kernel> {
     order: Vec<usize>,
 }
 
+impl<A: Element, K: Kernel> OnlineState<A, K> {
+    /// The state online EM needs (`None` for the other strategies): a mini-batch engine of
+    /// `d` columns and the row order `0..n` of in-memory data.
+    fn for_strategy<F: Family<Kernel = K>>(core: &Core<F>, d: usize, n: usize) -> Option<Self> {
+        match core.strategy {
+            Strategy::Online { .. } => Some(OnlineState {
+                batch: Engine::empty(&core.kernel, d),
+                stats: None,
+                updates: 0,
+                order: (0..n).collect(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The state of a fit that does not depend on where the rows come from.
 pub(crate) struct Core<F: Family> {
     pub(crate) family: F,
@@ -337,20 +353,7 @@ pub(crate) struct InMemory<'a, A: Element, F: Family> {
 
 impl<'a, A: Element, F: Family> InMemory<'a, A, F> {
     pub(crate) fn new(engine: Engine<'a, A, F::Kernel>, core: Core<F>) -> Self {
-        let online = match core.strategy {
-            Strategy::Online { .. } => {
-                let d = engine.x().ncols();
-                let empty = Array2::from_shape_vec((0, d), Vec::new())
-                    .expect("an empty array has a valid shape");
-                Some(OnlineState {
-                    batch: Engine::new(&core.kernel, CowArray::from(empty), None),
-                    stats: None,
-                    updates: 0,
-                    order: (0..engine.x().nrows()).collect(),
-                })
-            }
-            _ => None,
-        };
+        let online = OnlineState::for_strategy(&core, engine.x().ncols(), engine.x().nrows());
         Self {
             engine,
             core,
@@ -513,20 +516,7 @@ impl<A: Element, F: Family, S: ChunkSource<A>> Streamed<A, F, S> {
         check_chunk: fn(ArrayView2<'_, A>) -> Result<(), EmError>,
     ) -> Self {
         let total = core.kernel.new_acc();
-        let online = match core.strategy {
-            Strategy::Online { .. } => {
-                let d = engine.x().ncols();
-                let empty = Array2::from_shape_vec((0, d), Vec::new())
-                    .expect("an empty array has a valid shape");
-                Some(OnlineState {
-                    batch: Engine::new(&core.kernel, CowArray::from(empty), None),
-                    stats: None,
-                    updates: 0,
-                    order: Vec::new(),
-                })
-            }
-            _ => None,
-        };
+        let online = OnlineState::for_strategy(&core, engine.x().ncols(), 0);
         Self {
             engine,
             core,

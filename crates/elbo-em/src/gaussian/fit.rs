@@ -530,9 +530,7 @@ impl GaussianMixtureParams {
         let shift = weighted_mean(first.view(), None);
         let kernel = GaussKernel::blank(p.covariance(), k, d, shift);
         let first = Engine::new(&kernel, CowArray::from(first), None);
-        let empty =
-            Array2::from_shape_vec((0, d), Vec::new()).expect("an empty array has a valid shape");
-        let engine = Engine::new(&kernel, CowArray::from(empty), None);
+        let engine = Engine::empty(&kernel, d);
         let family = GaussFamily {
             reg_covar: p.reg_covar(),
         };
