@@ -1037,6 +1037,18 @@ fn variational_iterations(trace: &VariationalTrace) -> Vec<IterationTrace> {
         .collect()
 }
 
+/// One value of the bound after each E-step, per iteration.
+fn after_e_series(label: &str, trace: &[IterationTrace], f: impl Fn(&Bound) -> f64) -> Series {
+    Series {
+        label: label.into(),
+        points: trace
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((i + 1) as f64, f(&t.after_e_step)))
+            .collect(),
+    }
+}
+
 fn fit_bgmm(
     exp: &Experiment,
     g: &BayesianGmmSpec,
@@ -1115,22 +1127,8 @@ fn fit_bgmm(
             "EM iteration",
             "nats per example (train)",
             vec![
-                Series {
-                    label: "log p(x; point estimate)".into(),
-                    points: trace
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| ((i + 1) as f64, t.after_e_step.log_likelihood))
-                        .collect(),
-                },
-                Series {
-                    label: "complete ELBO".into(),
-                    points: trace
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| ((i + 1) as f64, t.after_e_step.elbo))
-                        .collect(),
-                },
+                after_e_series("log p(x; point estimate)", &trace, |b| b.log_likelihood),
+                after_e_series("complete ELBO", &trace, |b| b.elbo),
             ],
         )?,
     )?;

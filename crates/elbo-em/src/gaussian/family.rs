@@ -86,13 +86,7 @@ impl Family for GaussFamily {
                 let n_total: f64 = acc.nk.sum();
                 // Σ_k C_k = S2 − Σ_k (m_k s1_kᵀ + s1_k m_kᵀ − N_k m_k m_kᵀ): the pooled S2
                 // enters once, each component's cross terms once.
-                let mut tr = trace_quadratic(
-                    &lam,
-                    |a, b| acc.s2[[a, b]],
-                    &vec![0.0; d],
-                    &vec![0.0; d],
-                    0.0,
-                );
+                let mut tr = (&lam * &acc.s2).sum();
                 for c in 0..k {
                     let m = centred(c);
                     let s1 = acc.rf.row(c).to_vec();
