@@ -2,7 +2,7 @@
 //! directory exists, everything at info level and above into its `log.txt` as well.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -80,9 +80,21 @@ pub fn init(verbose: u8) -> LogFile {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let file = LogFile::default();
+    // On screen: one readable line per event, the message alone (the key=value fields go to
+    // log.txt and metrics.jsonl), and colour codes only when stderr is a terminal.
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+            |writer, field, value| {
+                if field.name() == "message" {
+                    write!(writer, "{value:?}")
+                } else {
+                    Ok(())
+                }
+            },
+        ))
         .with_filter(filter);
     let to_file = tracing_subscriber::fmt::layer()
         .with_ansi(false)

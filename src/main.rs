@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use elbo_em::{Covariance, GaussianMixture, InitMethod};
 use elbo_runner::{commands, experiment, preset, report};
 
 /// Latent-variable generative models, from exact EM to the VAE.
@@ -58,6 +59,7 @@ enum Command {
     #[command(subcommand)]
     Gmm(GmmCommand),
     /// Trained VAEs (a run's models/<name>/ checkpoint).
+    #[cfg(feature = "torch")]
     #[command(subcommand)]
     Vae(VaeCommand),
     /// Held-out log-likelihood of a saved model on a data file: exact for a mixture (.json),
@@ -132,9 +134,9 @@ enum GmmCommand {
         /// Number of components.
         #[arg(short = 'k', long = "n-components")]
         k: usize,
-        /// Covariance type.
-        #[arg(long, value_enum, default_value_t = Cov::Full)]
-        covariance: Cov,
+        /// Covariance type: full, tied, diag or spherical.
+        #[arg(long, default_value_t = Covariance::Full)]
+        covariance: Covariance,
         /// Added to the diagonal of every covariance.
         #[arg(long, default_value_t = 1e-6)]
         reg_covar: f64,
@@ -147,9 +149,9 @@ enum GmmCommand {
         /// Restarts (the best bound wins).
         #[arg(long, default_value_t = 1)]
         n_init: usize,
-        /// Initialisation.
-        #[arg(long, value_enum, default_value_t = InitArg::Kmeans)]
-        init: InitArg,
+        /// Initialisation: kmeans, kmeans++, random or random-from-data.
+        #[arg(long, default_value_t = InitMethod::KMeans)]
+        init: InitMethod,
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -181,6 +183,7 @@ enum GmmCommand {
     },
 }
 
+#[cfg(feature = "torch")]
 #[derive(Debug, Subcommand)]
 enum VaeCommand {
     /// Draw samples from a trained VAE into a PNG grid.
@@ -211,23 +214,6 @@ enum DatasetsCommand {
         #[command(flatten)]
         data: DataDir,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Cov {
-    Full,
-    Tied,
-    Diag,
-    Spherical,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum InitArg {
-    Kmeans,
-    #[value(name = "kmeans++")]
-    KmeansPlusPlus,
-    Random,
-    RandomFromData,
 }
 
 fn main() -> ExitCode {
@@ -309,27 +295,15 @@ fn run(command: Command, log: &logging::LogFile) -> anyhow::Result<()> {
             seed,
             out,
         }) => {
-            let args = commands::GmmFitArgs {
-                n_components: k,
-                covariance: match covariance {
-                    Cov::Full => commands::Covariance::Full,
-                    Cov::Tied => commands::Covariance::Tied,
-                    Cov::Diag => commands::Covariance::Diag,
-                    Cov::Spherical => commands::Covariance::Spherical,
-                },
-                reg_covar,
-                tol,
-                max_iter,
-                n_init,
-                init: match init {
-                    InitArg::Kmeans => commands::Init::KMeans,
-                    InitArg::KmeansPlusPlus => commands::Init::KMeansPlusPlus,
-                    InitArg::Random => commands::Init::Random,
-                    InitArg::RandomFromData => commands::Init::RandomFromData,
-                },
-                seed,
-            };
-            println!("{}", commands::gmm_fit(&data, &args, &out)?);
+            let params = GaussianMixture::params(k)
+                .covariance(covariance)
+                .reg_covar(reg_covar)
+                .tol(tol)
+                .max_iter(max_iter)
+                .n_init(n_init)
+                .init(init.into())
+                .seed(seed);
+            println!("{}", commands::gmm_fit(&data, &params, &out)?);
             Ok(())
         }
         Command::Gmm(GmmCommand::Predict { model, data }) => {
@@ -340,6 +314,7 @@ fn run(command: Command, log: &logging::LogFile) -> anyhow::Result<()> {
             println!("{:.6}", commands::gmm_score(&model, &data)?);
             Ok(())
         }
+        #[cfg(feature = "torch")]
         Command::Vae(VaeCommand::Sample {
             checkpoint,
             n,

@@ -126,6 +126,17 @@ fn a_tiny_preset_runs_end_to_end_and_writes_every_output() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     let models = summary["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
+    // Every model was scored on the same evaluation rows: `eval.n_test` of the test split.
+    let eval = &summary["eval"];
+    assert_eq!(eval["n_test"], 100, "{eval}");
+    assert_eq!(eval["n_train"], 100, "{eval}");
+    let hash = eval["hash"].as_str().unwrap();
+    assert_eq!(hash.len(), 16, "{eval}");
+    for m in models {
+        assert_eq!(m["eval_hash"].as_str(), Some(hash), "{m}");
+    }
+    assert_eq!(models[0]["elbo_q"], "final model's exact posterior");
+    assert_eq!(models[1]["elbo_q"], "encoder q(z | x)");
     // The mixture is within 0.05 nats per example of the true test log-likelihood.
     let truth = summary["data"]["true_test_ll"].as_f64().unwrap();
     let gmm = &models[0];
@@ -238,6 +249,44 @@ fn bad_presets_fail_with_one_line_naming_the_problem_and_write_nothing() {
         assert!(lines[0].contains(needle), "{what}: {stderr}");
         assert!(!runs.exists(), "{what}: wrote {runs:?}");
     }
+}
+
+/// Every model is checked before the first is fitted: a preset whose third model is invalid
+/// fails at once (no fitting of the first two), with one line naming the key path, and writes
+/// nothing.
+#[test]
+fn an_invalid_third_model_fails_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let text = format!(
+        "{TINY}\n[[models]]\nkind = \"gmm\"\nname = \"third\"\nn_components = 2\ntol = -1.0\n"
+    )
+    // The models come before [train] in TINY; TOML accepts the array of tables anywhere.
+    .replace("n_samples = 3000", "n_samples = 300000");
+    let preset = tmp.path().join("third.toml");
+    std::fs::write(&preset, text).unwrap();
+    let started = std::time::Instant::now();
+    let out = elbo()
+        .arg("run")
+        .arg(&preset)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .arg("--data-dir")
+        .arg(tmp.path().join("no-data"))
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "not one line:\n{stderr}");
+    assert!(
+        lines[0].contains("models[2].tol: must be a finite number >= 0"),
+        "{stderr}"
+    );
+    assert!(!runs.exists(), "wrote {runs:?}");
+    // 300,000 generated points and two models before it: fitting them would take far longer.
+    assert!(seconds < 1.0, "took {seconds:.2} s");
 }
 
 #[test]

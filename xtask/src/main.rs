@@ -110,7 +110,58 @@ fn test() -> Result<()> {
     )?;
     step("cargo test --workspace");
     cargo(&root, &libtorch, &["test", "--workspace"])?;
+    no_torch_build(&root, &libtorch)?;
     say("all checks passed");
+    Ok(())
+}
+
+/// The `elbo` binary without libtorch (`--no-default-features`, in its own target directory so
+/// it never replaces the default build's binary): it builds, runs an EM command, and refuses a
+/// VAE preset with one line that says why.
+fn no_torch_build(root: &Path, libtorch: &torch::Libtorch) -> Result<()> {
+    step("cargo build --no-default-features --bin elbo (no libtorch)");
+    let target = root.join("target").join("no-torch");
+    let target_arg = target.to_string_lossy().into_owned();
+    cargo(
+        root,
+        libtorch,
+        &[
+            "build",
+            "--no-default-features",
+            "--bin",
+            "elbo",
+            "--target-dir",
+            &target_arg,
+        ],
+    )?;
+    let elbo = target.join("debug").join("elbo");
+    let info = Command::new(&elbo)
+        .arg("info")
+        .output()
+        .with_context(|| format!("could not start {}", elbo.display()))?;
+    let text = String::from_utf8_lossy(&info.stdout);
+    if !info.status.success() || !text.contains("not built in") {
+        bail!("`elbo info` without torch said:\n{text}");
+    }
+    let vae = Command::new(&elbo)
+        .args(["preset", "check", "quickstart"])
+        .output()
+        .with_context(|| format!("could not start {}", elbo.display()))?;
+    let err = String::from_utf8_lossy(&vae.stderr);
+    if vae.status.success() || err.lines().count() != 1 || !err.contains("without libtorch") {
+        bail!("a VAE preset without torch should fail with one line; it said:\n{err}");
+    }
+    let em = Command::new(&elbo)
+        .args(["preset", "check", "em-family"])
+        .output()
+        .with_context(|| format!("could not start {}", elbo.display()))?;
+    if !em.status.success() {
+        bail!(
+            "the EM-only preset em-family should pass without torch:\n{}",
+            String::from_utf8_lossy(&em.stderr)
+        );
+    }
+    say("elbo without libtorch: EM presets pass their check, VAE presets are refused in one line");
     Ok(())
 }
 

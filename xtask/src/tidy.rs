@@ -53,6 +53,25 @@ mod tests {
         }
     }
 
+    /// **Architecture Invariant**: the `elbo` binary built without its default `torch` feature
+    /// reaches neither libtorch's bindings nor the VAE crate, so `elbo gmm` and the EM presets
+    /// need no libtorch download.
+    #[test]
+    fn the_binary_without_torch_does_not_reach_torch() {
+        let tree = cargo_tree(&["-p", "elbo", "--no-default-features", "-e", "normal,build"]);
+        let names = crate_names(&tree);
+        assert!(names.contains(&"elbo-runner"), "{tree}");
+        for banned in ["torch-sys", "tch", "elbo-vae"] {
+            assert!(
+                !names.contains(&banned),
+                "the torch-free elbo depends on {banned}:\n{tree}"
+            );
+        }
+        // And the default build does (the test is not vacuous).
+        let tree = cargo_tree(&["-p", "elbo", "-e", "normal,build"]);
+        assert!(crate_names(&tree).contains(&"torch-sys"), "{tree}");
+    }
+
     /// **Architecture Invariant**: library crates log with `tracing` macros and return typed
     /// errors; the subscriber and `anyhow` belong to the binary, the runner and xtask.
     #[test]

@@ -44,10 +44,10 @@ pub use crate::mnist_json::{MNIST_PIXELS, parse_mnist_json, read_mnist_json};
 pub use crate::named::{load, mnist_10k_train_count};
 pub use crate::npy::{parse_npy, read_npy, read_npy_labels, write_npy};
 pub use crate::synthetic::{
-    BernoulliTruth, CovarianceType, GmmTruth, SyntheticBernoulli, SyntheticGmm,
-    synthetic_bernoulli, synthetic_gmm,
+    BernoulliTruth, Covariance, GmmTruth, SyntheticBernoulli, SyntheticGmm, synthetic_bernoulli,
+    synthetic_gmm,
 };
 pub use crate::transforms::{
     Standardizer, binarize, binarize_stochastic, binarize_stochastic_into, dequantize,
-    scale_to_unit, stratified_subset, train_validation_split,
+    scale_to_unit, stratified_rows, stratified_subset, train_validation_split,
 };

@@ -135,7 +135,7 @@ pub fn parse_mnist_json(path: &Path, bytes: &[u8]) -> Result<Array2<f32>> {
     if s.pos != bytes.len() {
         return Err(s.error("unexpected text after the closing '}'"));
     }
-    if values.len() % MNIST_PIXELS != 0 {
+    if !values.len().is_multiple_of(MNIST_PIXELS) {
         return Err(DatasetError::Json {
             path: path.to_path_buf(),
             offset: s.pos,

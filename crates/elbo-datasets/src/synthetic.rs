@@ -15,18 +15,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::dataset::Dataset;
 use crate::error::{DatasetError, Result};
 
-/// Shape of the covariance matrices, with scikit-learn's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CovarianceType {
-    /// Each component its own full covariance.
-    Full,
-    /// One full covariance shared by all components.
-    Tied,
-    /// Each component a diagonal covariance.
-    Diag,
-    /// Each component one variance times the identity.
-    Spherical,
-}
+pub use elbo_distributions::Covariance;
 
 /// Settings of a synthetic Gaussian-mixture sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +27,7 @@ pub struct SyntheticGmm {
     /// Number of components K.
     pub n_components: usize,
     /// Covariance shape of the true components.
-    pub covariance: CovarianceType,
+    pub covariance: Covariance,
     /// Seed of everything random (parameters and sample).
     pub seed: u64,
 }
@@ -53,7 +42,7 @@ pub struct GmmTruth {
     /// Covariances Σ as full matrices, K × d × d, whatever the covariance type.
     pub covariances: Array3<f64>,
     /// The covariance type they were drawn with.
-    pub covariance: CovarianceType,
+    pub covariance: Covariance,
     /// (1/N) Σ_n log p(x_n) under the true parameters, in nats.
     pub mean_log_likelihood: f64,
 }
@@ -182,7 +171,7 @@ fn log_sum_exp(a: &[f64]) -> f64 {
 }
 
 /// Draws a Gaussian-mixture sample with random true parameters (means ~ N(0, 3² I); see
-/// [`CovarianceType`] for the covariances), labelled by the component that generated each
+/// [`Covariance`] for the covariances), labelled by the component that generated each
 /// point.
 pub fn synthetic_gmm(config: &SyntheticGmm) -> Result<(Dataset, GmmTruth)> {
     let &SyntheticGmm {
@@ -203,14 +192,14 @@ pub fn synthetic_gmm(config: &SyntheticGmm) -> Result<(Dataset, GmmTruth)> {
     let tied = random_spd(d, &mut rng);
     for mut cov in covariances.outer_iter_mut() {
         match covariance {
-            CovarianceType::Full => cov.assign(&random_spd(d, &mut rng)),
-            CovarianceType::Tied => cov.assign(&tied),
-            CovarianceType::Diag => {
+            Covariance::Full => cov.assign(&random_spd(d, &mut rng)),
+            Covariance::Tied => cov.assign(&tied),
+            Covariance::Diag => {
                 for j in 0..d {
                     cov[[j, j]] = rng.random_range(0.25..2.0);
                 }
             }
-            CovarianceType::Spherical => {
+            Covariance::Spherical => {
                 let v = rng.random_range(0.25..2.0);
                 cov.diag_mut().fill(v);
             }

@@ -201,11 +201,11 @@ fn proportional_quotas(sizes: &[usize], total: usize) -> Vec<usize> {
         if left == 0 {
             break;
         }
-        if let (Some(q), Some(&s)) = (quotas.get_mut(k), sizes.get(k)) {
-            if *q < s {
-                *q += 1;
-                left -= 1;
-            }
+        if let (Some(q), Some(&s)) = (quotas.get_mut(k), sizes.get(k))
+            && *q < s
+        {
+            *q += 1;
+            left -= 1;
         }
     }
     quotas
@@ -214,6 +214,14 @@ fn proportional_quotas(sizes: &[usize], total: usize) -> Vec<usize> {
 /// A random subset of `n` rows that keeps the class proportions (largest-remainder quotas);
 /// rows keep their original order. Without labels it is a plain random subset.
 pub fn stratified_subset(data: &Dataset, n: usize, rng: &mut impl Rng) -> Result<Dataset> {
+    let chosen = stratified_rows(data, n, rng)?;
+    data.select(&chosen)
+        .map(|d| d.with_name(format!("{}[subset {n}]", data.name())))
+}
+
+/// The row indices of a random `n`-row subset that keeps the class proportions
+/// (largest-remainder quotas), in increasing order; what [`stratified_subset`] keeps.
+pub fn stratified_rows(data: &Dataset, n: usize, rng: &mut impl Rng) -> Result<Vec<usize>> {
     if n > data.n_examples() {
         return Err(DatasetError::invalid(
             "subset size",
@@ -224,9 +232,7 @@ pub fn stratified_subset(data: &Dataset, n: usize, rng: &mut impl Rng) -> Result
             ),
         ));
     }
-    let (chosen, _) = stratified_partition(data, n, rng);
-    data.select(&chosen)
-        .map(|d| d.with_name(format!("{}[subset {n}]", data.name())))
+    Ok(stratified_partition(data, n, rng).0)
 }
 
 /// Draws `n` rows stratified by class; returns (chosen, rest), each in original order.

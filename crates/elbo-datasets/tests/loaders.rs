@@ -325,7 +325,7 @@ fn the_shipped_faithful_csv_matches_rs_summary_statistics() {
 fn npy_bytes(dict: &str, data: &[u8], version: u8) -> Vec<u8> {
     let prefix = if version == 1 { 10 } else { 12 };
     let mut header = dict.to_owned();
-    while (prefix + header.len() + 1) % 64 != 0 {
+    while !(prefix + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

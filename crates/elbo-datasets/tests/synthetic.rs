@@ -6,14 +6,13 @@
 #![allow(clippy::needless_range_loop)]
 
 use elbo_datasets::{
-    CovarianceType, DatasetError, SyntheticBernoulli, SyntheticGmm, synthetic_bernoulli,
-    synthetic_gmm,
+    Covariance, DatasetError, SyntheticBernoulli, SyntheticGmm, synthetic_bernoulli, synthetic_gmm,
 };
 use ndarray::{Array1, Axis};
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
-fn gmm(n: usize, d: usize, k: usize, covariance: CovarianceType, seed: u64) -> SyntheticGmm {
+fn gmm(n: usize, d: usize, k: usize, covariance: Covariance, seed: u64) -> SyntheticGmm {
     SyntheticGmm {
         n_samples: n,
         n_features: d,
@@ -26,10 +25,10 @@ fn gmm(n: usize, d: usize, k: usize, covariance: CovarianceType, seed: u64) -> S
 #[test]
 fn gmm_component_moments_match_the_truth() {
     for (i, cov_type) in [
-        CovarianceType::Full,
-        CovarianceType::Tied,
-        CovarianceType::Diag,
-        CovarianceType::Spherical,
+        Covariance::Full,
+        Covariance::Tied,
+        Covariance::Diag,
+        Covariance::Spherical,
     ]
     .into_iter()
     .enumerate()
@@ -75,12 +74,12 @@ fn gmm_component_moments_match_the_truth() {
         // The covariance type's structure.
         let c = &truth.covariances;
         match cov_type {
-            CovarianceType::Diag => assert!(c[[0, 0, 1]] == 0.0 && c[[2, 1, 2]] == 0.0),
-            CovarianceType::Spherical => {
+            Covariance::Diag => assert!(c[[0, 0, 1]] == 0.0 && c[[2, 1, 2]] == 0.0),
+            Covariance::Spherical => {
                 assert!(c[[1, 0, 0]] == c[[1, 2, 2]] && c[[1, 0, 1]] == 0.0);
             }
-            CovarianceType::Tied => assert_eq!(c.index_axis(Axis(0), 0), c.index_axis(Axis(0), 2)),
-            CovarianceType::Full => assert!(c[[0, 0, 1]] != 0.0),
+            Covariance::Tied => assert_eq!(c.index_axis(Axis(0), 0), c.index_axis(Axis(0), 2)),
+            Covariance::Full => assert!(c[[0, 0, 1]] != 0.0),
         }
     }
 }
@@ -88,7 +87,7 @@ fn gmm_component_moments_match_the_truth() {
 #[test]
 fn gmm_true_log_likelihood_matches_closed_forms() {
     // K = 2, d = 2, diagonal: log p(x) = log sum_k w_k prod_j N(x_j; mu_kj, s_kj).
-    let (ds, t) = synthetic_gmm(&gmm(500, 2, 2, CovarianceType::Diag, 7)).unwrap();
+    let (ds, t) = synthetic_gmm(&gmm(500, 2, 2, Covariance::Diag, 7)).unwrap();
     let mut total = 0.0;
     for row in ds.features().rows() {
         let comp = |k: usize| {
@@ -116,7 +115,7 @@ fn gmm_true_log_likelihood_matches_closed_forms() {
 fn gmm_single_full_gaussian_log_likelihood_is_minus_the_entropy() {
     // K = 1, d = 2 full: E[log p(x)] = -H = -(d/2)(1 + ln 2 pi) - ln|S| / 2, Var[log p] = d/2.
     let n = 40_000;
-    let (ds, t) = synthetic_gmm(&gmm(n, 2, 1, CovarianceType::Full, 8)).unwrap();
+    let (ds, t) = synthetic_gmm(&gmm(n, 2, 1, Covariance::Full, 8)).unwrap();
     let s = t.covariances.index_axis(Axis(0), 0);
     let det = s[[0, 0]] * s[[1, 1]] - s[[0, 1]] * s[[1, 0]];
     let neg_entropy = -(1.0 + LN_2PI) - 0.5 * det.ln();
@@ -251,7 +250,7 @@ fn bernoulli_true_log_likelihood_matches_closed_forms() {
 
 #[test]
 fn generators_are_reproducible_from_the_seed() {
-    let cfg = gmm(50, 4, 2, CovarianceType::Full, 99);
+    let cfg = gmm(50, 4, 2, Covariance::Full, 99);
     let (a, ta) = synthetic_gmm(&cfg).unwrap();
     let (b, tb) = synthetic_gmm(&cfg).unwrap();
     assert_eq!(a, b);
@@ -274,7 +273,7 @@ fn generators_are_reproducible_from_the_seed() {
 fn generators_reject_empty_sizes() {
     for (n, d, k) in [(0, 2, 2), (10, 0, 2), (10, 2, 0)] {
         assert!(matches!(
-            synthetic_gmm(&gmm(n, d, k, CovarianceType::Diag, 0)),
+            synthetic_gmm(&gmm(n, d, k, Covariance::Diag, 0)),
             Err(DatasetError::InvalidArgument { .. })
         ));
         let cfg = SyntheticBernoulli {

@@ -81,6 +81,7 @@ mod discrete;
 mod error;
 mod kl;
 mod linalg;
+mod names;
 mod normal;
 mod numerics;
 mod stats;
@@ -94,6 +95,7 @@ pub use kl::{
     kl_mv_normal, kl_mv_normal_standard, kl_standard_normal,
 };
 pub use linalg::{Cholesky, SymmetricEigen, cholesky, invert_lower_triangular, symmetric_eigen};
+pub use names::{Covariance, UnknownName, parse_name};
 pub use normal::{DiagNormal, MvNormal, SphericalNormal};
 pub use numerics::{
     digamma, ln_gamma, ln_multigamma, log_sigmoid, log_sum_exp, log_sum_exp_rows, log1p_exp, logit,

@@ -161,16 +161,16 @@ impl BernoulliMixtureParams {
         if let Init::Given(g) = &self.init {
             check_bernoulli_arrays(&g.weights, &g.probs, self.common.n_components, false)?;
         }
-        if let Some(m) = &self.warm_start {
-            if m.n_components() != self.common.n_components {
-                return Err(EmError::WarmStart {
-                    reason: format!(
-                        "the model has {} components but n_components = {}",
-                        m.n_components(),
-                        self.common.n_components
-                    ),
-                });
-            }
+        if let Some(m) = &self.warm_start
+            && m.n_components() != self.common.n_components
+        {
+            return Err(EmError::WarmStart {
+                reason: format!(
+                    "the model has {} components but n_components = {}",
+                    m.n_components(),
+                    self.common.n_components
+                ),
+            });
         }
         Ok(ValidBernoulliMixtureParams(self))
     }
@@ -314,6 +314,36 @@ impl BernoulliMixture {
         let x = prepare_for_model(x, self.n_features())?;
         check_binary(x.view())?;
         Ok(x)
+    }
+
+    /// The log joint ln π_k + ln p(x_i | z = k), `[N, K]` (scikit-learn's weighted
+    /// log-probability): what the E-step normalises.
+    ///
+    /// # Errors
+    /// As [`Self::predict_proba`].
+    pub fn log_joint<A: Element>(&self, x: ArrayView2<'_, A>) -> Result<Array2<f64>, EmError> {
+        let x = self.query(x)?;
+        let mut out = Array2::zeros((x.nrows(), self.n_components()));
+        evaluate(
+            &BernKernel::for_model(self),
+            x.view(),
+            Output::LogJoint(out.view_mut()),
+        );
+        Ok(out)
+    }
+
+    /// Mean ELBO per row, E_q[ln p(x, z)] + H(q), under the responsibilities `q` (`[N, K]`,
+    /// rows summing to 1): equal to [`Self::score`] when `q` is the exact posterior, below it
+    /// otherwise, by the mean KL(q ‖ p(z | x)).
+    ///
+    /// # Errors
+    /// As [`Self::predict_proba`]; [`EmError::DimensionMismatch`] when `q` is not `[N, K]`.
+    pub fn elbo<A: Element>(
+        &self,
+        x: ArrayView2<'_, A>,
+        q: ArrayView2<'_, f64>,
+    ) -> Result<f64, EmError> {
+        crate::bound::mixture_elbo(self.log_joint(x)?.view(), q)
     }
 
     /// Posterior probabilities `p(z = k | x_i)`, `[N, K]`.
@@ -709,15 +739,15 @@ fn fixed_start(p: &BernoulliMixtureParams, d: usize) -> Result<Option<BernoulliM
         }),
         _ => None,
     };
-    if let Some(m) = &start {
-        if m.n_features() != d {
-            return Err(EmError::shape(
-                "probs",
-                &[p.common.n_components, d],
-                m.probs.shape(),
-                "the start must have one probability per feature of the data",
-            ));
-        }
+    if let Some(m) = &start
+        && m.n_features() != d
+    {
+        return Err(EmError::shape(
+            "probs",
+            &[p.common.n_components, d],
+            m.probs.shape(),
+            "the start must have one probability per feature of the data",
+        ));
     }
     Ok(start)
 }

@@ -716,6 +716,8 @@ pub(crate) enum Output<'o> {
     LnProb(ndarray::ArrayViewMut1<'o, f64>),
     /// argmax_k of the weighted log-probability, `[N]`.
     Label(ndarray::ArrayViewMut1<'o, usize>),
+    /// The weighted log-probability ln π_k + ln p(x_i | k) itself, `[N, K]`.
+    LogJoint(ndarray::ArrayViewMut2<'o, f64>),
 }
 
 /// Scratch of one evaluation block.
@@ -785,6 +787,22 @@ pub(crate) fn evaluate<A: Element, K: Kernel>(kernel: &K, x: ArrayView2<'_, A>, 
                         buf.normalise(m);
                         ob.slice_mut(s![row0..row0 + m])
                             .assign(&ArrayView1::from(&buf.bufs.ln_norm[..m]));
+                    });
+                });
+        }
+        Output::LogJoint(mut o) => {
+            blocks
+                .zip(o.axis_chunks_iter_mut(Axis(0), block_rows))
+                .for_each(|(xb, mut ob)| {
+                    eval_block(kernel, xb, chunk, |row0, m, buf| {
+                        for (i, mut orow) in ob
+                            .slice_mut(s![row0..row0 + m, ..])
+                            .rows_mut()
+                            .into_iter()
+                            .enumerate()
+                        {
+                            orow.assign(&buf.lp.column(i));
+                        }
                     });
                 });
         }

@@ -40,6 +40,7 @@
 
 mod bayesian;
 mod bernoulli;
+mod bound;
 mod data;
 mod engine;
 mod error;
@@ -61,12 +62,13 @@ pub use bernoulli::{
     BernoulliEm, BernoulliGiven, BernoulliMixture, BernoulliMixtureParams,
     ValidBernoulliMixtureParams,
 };
+pub use bound::mixture_elbo;
 pub use data::Element;
 pub use error::EmError;
 pub use fit::Fit;
 pub use gaussian::{GaussianEm, GaussianMixture};
 pub use params::{
-    Covariance, Covariances, GaussianGiven, GaussianMixtureParams, GivenSpread, Init,
+    Covariance, Covariances, GaussianGiven, GaussianMixtureParams, GivenSpread, Init, InitMethod,
     ValidGaussianMixtureParams,
 };
 pub use persist::{BAYESIAN_FORMAT, BERNOULLI_FORMAT, FORMAT_VERSION, GAUSSIAN_FORMAT};

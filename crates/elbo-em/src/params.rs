@@ -10,56 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::EmError;
 use crate::gaussian::GaussianMixture;
 
-/// The shape of the components' covariances (scikit-learn's `covariance_type`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Covariance {
-    /// Each component has its own full covariance matrix.
-    #[default]
-    Full,
-    /// All components share one full covariance matrix.
-    Tied,
-    /// Each component has its own diagonal covariance.
-    Diag,
-    /// Each component has its own single variance.
-    Spherical,
-}
-
-impl Covariance {
-    /// All four types, in scikit-learn's order; handy for model selection.
-    pub const ALL: [Covariance; 4] = [
-        Covariance::Full,
-        Covariance::Tied,
-        Covariance::Diag,
-        Covariance::Spherical,
-    ];
-
-    /// scikit-learn's name for the type (`"full"`, `"tied"`, `"diag"`, `"spherical"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Covariance::Full => "full",
-            Covariance::Tied => "tied",
-            Covariance::Diag => "diag",
-            Covariance::Spherical => "spherical",
-        }
-    }
-
-    /// Free parameters of the covariances of `k` components in `d` dimensions.
-    pub fn n_parameters(self, k: usize, d: usize) -> usize {
-        match self {
-            Covariance::Full => k * d * (d + 1) / 2,
-            Covariance::Tied => d * (d + 1) / 2,
-            Covariance::Diag => k * d,
-            Covariance::Spherical => k,
-        }
-    }
-}
-
-impl std::fmt::Display for Covariance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use elbo_distributions::Covariance;
 
 /// Covariance-shaped arrays, in scikit-learn's layouts: `Full` is `[K, d, d]`, `Tied` is
 /// `[d, d]`, `Diag` is `[K, d]` (variances), `Spherical` is `[K]` (one variance each).
@@ -128,6 +79,81 @@ impl Covariances {
             Covariances::Full(a) => Box::new(a.iter().copied()),
             Covariances::Tied(a) | Covariances::Diag(a) => Box::new(a.iter().copied()),
             Covariances::Spherical(a) => Box::new(a.iter().copied()),
+        }
+    }
+}
+
+/// How EM picks its starting point when no parameters are given: the part of [`Init`] that a
+/// name says (presets, the command line). Converts into any [`Init`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InitMethod {
+    /// k-means (scikit-learn's default): k-means++ seeding, then Lloyd iterations.
+    #[default]
+    #[serde(rename = "kmeans", alias = "k-means", alias = "k_means")]
+    KMeans,
+    /// The k-means++ seeds only (scikit-learn's `"k-means++"`): cheaper, and the first bound
+    /// sits far below the rest because each component starts from one point.
+    #[serde(rename = "kmeans++", alias = "k-means++", alias = "k_means_plus_plus")]
+    KMeansPlusPlus,
+    /// Uniform random responsibilities (`"random"`).
+    #[serde(rename = "random")]
+    Random,
+    /// `K` distinct random rows as the starting components (`"random_from_data"`).
+    #[serde(rename = "random-from-data", alias = "random_from_data")]
+    RandomFromData,
+}
+
+impl InitMethod {
+    /// Every method.
+    pub const ALL: [InitMethod; 4] = [
+        InitMethod::KMeans,
+        InitMethod::KMeansPlusPlus,
+        InitMethod::Random,
+        InitMethod::RandomFromData,
+    ];
+
+    /// The accepted words, for messages and `--help`.
+    pub const NAMES: [&'static str; 4] = ["kmeans", "kmeans++", "random", "random-from-data"];
+
+    /// The preset's and the command line's word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            InitMethod::KMeans => "kmeans",
+            InitMethod::KMeansPlusPlus => "kmeans++",
+            InitMethod::Random => "random",
+            InitMethod::RandomFromData => "random-from-data",
+        }
+    }
+}
+
+impl std::fmt::Display for InitMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for InitMethod {
+    type Err = elbo_distributions::UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut table: Vec<(&'static str, InitMethod)> =
+            InitMethod::ALL.iter().map(|&m| (m.name(), m)).collect();
+        // scikit-learn's spellings too.
+        table.extend([
+            ("k-means", InitMethod::KMeans),
+            ("k-means++", InitMethod::KMeansPlusPlus),
+        ]);
+        elbo_distributions::parse_name("initialisation", s, &table, &InitMethod::NAMES)
+    }
+}
+
+impl<G> From<InitMethod> for Init<G> {
+    fn from(m: InitMethod) -> Self {
+        match m {
+            InitMethod::KMeans => Init::KMeans,
+            InitMethod::KMeansPlusPlus => Init::KMeansPlusPlus,
+            InitMethod::Random => Init::Random,
+            InitMethod::RandomFromData => Init::RandomFromData,
         }
     }
 }

@@ -413,3 +413,77 @@ fn bic_selection_finds_the_number_of_components() {
     );
     assert_eq!(sel.best.model.n_components(), 1);
 }
+
+/// The log joint agrees with an independent density (elbo-distributions' MvNormal) for every
+/// covariance type, and its log-sum-exp is score_samples.
+#[test]
+fn log_joint_matches_independent_densities_and_score_samples() {
+    use elbo_distributions::{LogDensity as _, MvNormal};
+    let x = Array2::from_shape_fn((80, 2), |(i, j)| {
+        ((i * 13 + j * 7) % 17) as f64 / 4.0 + if i % 2 == 0 { 5.0 } else { 0.0 }
+    });
+    for cov in Covariance::ALL {
+        let fit = GaussianMixture::params(2)
+            .covariance(cov)
+            .seed(0)
+            .fit(x.view())
+            .unwrap();
+        let m = &fit.model;
+        let lj = m.log_joint(x.view()).unwrap();
+        let ss = m.score_samples(x.view()).unwrap();
+        for c in 0..2 {
+            let sigma = match m.covariances() {
+                Covariances::Full(c3) => c3.index_axis(Axis(0), c).to_owned(),
+                Covariances::Tied(t) => t.clone(),
+                Covariances::Diag(v) => Array2::from_diag(&v.row(c)),
+                Covariances::Spherical(v) => Array2::eye(2) * v[c],
+            };
+            let normal = MvNormal::new(m.means().row(c).to_owned(), sigma).unwrap();
+            for i in 0..x.nrows() {
+                let want = normal.ln_prob(x.row(i)) + m.weights()[c].ln();
+                assert!(
+                    (lj[[i, c]] - want).abs() < 1e-9 * want.abs().max(1.0),
+                    "{cov:?}"
+                );
+            }
+        }
+        for (row, s) in lj.rows().into_iter().zip(ss.iter()) {
+            let mx = row.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+            let lse = mx + row.iter().map(|v| (v - mx).exp()).sum::<f64>().ln();
+            assert!(
+                (lse - s).abs() < 1e-9 * s.abs().max(1.0),
+                "{cov:?}: {lse} vs {s}"
+            );
+        }
+    }
+}
+
+/// The ELBO equals log p(x) under the exact posterior and falls strictly below it under any
+/// other q, by the mean KL (here a uniform q).
+#[test]
+fn mixture_elbo_equals_log_likelihood_under_the_posterior() {
+    let x = Array2::from_shape_fn((60, 6), |(i, j)| ((i * 7 + j * 3) % 5 < 2) as u8 as f64);
+    let fit = elbo_em::BernoulliMixture::params(3)
+        .seed(1)
+        .fit(x.view())
+        .unwrap();
+    let post = fit.model.predict_proba(x.view()).unwrap();
+    let elbo = fit.model.elbo(x.view(), post.view()).unwrap();
+    let ll = fit.model.score(x.view()).unwrap();
+    assert!((elbo - ll).abs() < 1e-9, "{elbo} vs {ll}");
+    let uniform = Array2::from_elem((60, 3), 1.0 / 3.0);
+    let worse = fit.model.elbo(x.view(), uniform.view()).unwrap();
+    // KL(uniform ‖ posterior) averaged over rows, computed directly.
+    let kl: f64 = post
+        .rows()
+        .into_iter()
+        .map(|p| {
+            p.iter()
+                .map(|&pk| (1.0f64 / 3.0) * ((1.0f64 / 3.0) / pk).ln())
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / 60.0;
+    assert!((ll - worse - kl).abs() < 1e-9, "{ll} − {worse} vs KL {kl}");
+    assert!(kl > 1e-3);
+}

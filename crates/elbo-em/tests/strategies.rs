@@ -7,7 +7,7 @@ mod common;
 
 use std::convert::Infallible;
 
-use elbo_datasets::{CovarianceType, SyntheticGmm, synthetic_gmm};
+use elbo_datasets::{SyntheticGmm, synthetic_gmm};
 use elbo_em::{
     BernoulliMixture, Covariance, EmError, Fit, GaussianMixture, Init, IterationTrace, Strategy,
 };
@@ -27,7 +27,7 @@ fn synthetic() -> (Array2<f64>, f64) {
         n_samples: 3000,
         n_features: 2,
         n_components: 3,
-        covariance: CovarianceType::Full,
+        covariance: Covariance::Full,
         seed: 3,
     })
     .unwrap();

@@ -2,13 +2,13 @@
 //! `elbo eval`. Each reads its input files, validates them, and writes outputs atomically.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "torch")]
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use elbo_datasets::{CsvOptions, Dataset};
 use elbo_em::{BernoulliMixture, GaussianMixture};
-pub use elbo_em::{Covariance, Init};
-use ndarray::{Array2, s};
 
 use crate::atomic::write_atomic;
 
@@ -41,46 +41,22 @@ pub fn read_data(path: &Path, label_column: Option<&str>) -> anyhow::Result<Data
     Ok(data)
 }
 
-/// Settings of `elbo gmm fit` (scikit-learn's names).
-#[derive(Debug, Clone)]
-pub struct GmmFitArgs {
-    /// Number of components.
-    pub n_components: usize,
-    /// Covariance type.
-    pub covariance: Covariance,
-    /// Added to covariance diagonals.
-    pub reg_covar: f64,
-    /// Convergence tolerance on the per-sample bound.
-    pub tol: f64,
-    /// Iteration limit.
-    pub max_iter: usize,
-    /// Restarts.
-    pub n_init: usize,
-    /// Initialisation.
-    pub init: Init,
-    /// Seed.
-    pub seed: u64,
-}
-
-/// `elbo gmm fit`: fits, saves the model as JSON, and returns a short text report.
-pub fn gmm_fit(data: &Path, args: &GmmFitArgs, out: &Path) -> anyhow::Result<String> {
+/// `elbo gmm fit`: fits `params` (scikit-learn's names, checked by elbo-em), saves the model as
+/// JSON, and returns a short text report.
+pub fn gmm_fit(
+    data: &Path,
+    params: &elbo_em::GaussianMixtureParams,
+    out: &Path,
+) -> anyhow::Result<String> {
     let x = read_data(data, None)?;
-    let fit = GaussianMixture::params(args.n_components)
-        .covariance(args.covariance)
-        .reg_covar(args.reg_covar)
-        .tol(args.tol)
-        .max_iter(args.max_iter)
-        .n_init(args.n_init)
-        .init(args.init.clone())
-        .seed(args.seed)
-        .fit(x.features().view())?;
+    let fit = params.fit(x.features().view())?;
     let text = fit.model.to_json()?;
     write_atomic(out, text.as_bytes())?;
     let m = &fit.model;
     let mut report = String::new();
     writeln!(
         report,
-        "fitted a {}-component {:?} Gaussian mixture to {} rows × {} columns of {}",
+        "fitted a {}-component {} Gaussian mixture to {} rows × {} columns of {}",
         m.n_components(),
         m.covariance_type(),
         x.n_examples(),
@@ -156,6 +132,7 @@ pub fn gmm_score(model: &Path, data: &Path) -> anyhow::Result<f64> {
     })
 }
 
+#[cfg(feature = "torch")]
 /// The weights file of a VAE checkpoint: the file itself, or in a directory `best.safetensors`,
 /// then `last.safetensors`, then the only `*.safetensors` there.
 pub fn checkpoint_file(path: &Path) -> anyhow::Result<PathBuf> {
@@ -194,6 +171,7 @@ pub fn checkpoint_file(path: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
+#[cfg(feature = "torch")]
 /// `elbo vae sample`: a grid of `n` samples (E[x | z], z ~ N(0, I)) as PNG. Images need a
 /// square input width (or the checkpoint's image shape).
 pub fn vae_sample(checkpoint: &Path, n: usize, seed: u64, out: &Path) -> anyhow::Result<String> {
@@ -250,6 +228,34 @@ pub fn eval(
             data.display()
         ));
     }
+    eval_vae(model, data, &x, iwae_k, n, seed)
+}
+
+#[cfg(not(feature = "torch"))]
+fn eval_vae(
+    model: &Path,
+    _data: &Path,
+    _x: &Dataset,
+    _iwae_k: usize,
+    _n: Option<usize>,
+    _seed: u64,
+) -> anyhow::Result<String> {
+    bail!(
+        "{} is not a mixture .json, and this elbo was built without libtorch (the `torch` feature), so it cannot load a VAE checkpoint; rebuild with default features",
+        model.display()
+    )
+}
+
+#[cfg(feature = "torch")]
+fn eval_vae(
+    model: &Path,
+    data: &Path,
+    x: &Dataset,
+    iwae_k: usize,
+    n: Option<usize>,
+    seed: u64,
+) -> anyhow::Result<String> {
+    use ndarray::{Array2, s};
     let file = checkpoint_file(model)?;
     let (_vs, vae, _config) = elbo_vae::checkpoint::load(&file, elbo_vae::default_device())?;
     let rows: Array2<f32> = match n {

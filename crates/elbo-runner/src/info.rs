@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+#[cfg(feature = "torch")]
 pub use elbo_vae::RuntimeInfo;
 
 /// elbo's own version together with the libtorch runtime it found.
@@ -10,6 +11,7 @@ pub struct Info {
     /// This package's version.
     pub elbo_version: &'static str,
     /// The libtorch runtime.
+    #[cfg(feature = "torch")]
     pub runtime: RuntimeInfo,
 }
 
@@ -18,6 +20,7 @@ impl Info {
     pub fn gather() -> Self {
         Info {
             elbo_version: env!("CARGO_PKG_VERSION"),
+            #[cfg(feature = "torch")]
             runtime: RuntimeInfo::detect(),
         }
     }
@@ -26,11 +29,17 @@ impl Info {
 impl fmt::Display for Info {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "elbo:     {}", self.elbo_version)?;
-        write!(f, "{}", self.runtime)
+        #[cfg(feature = "torch")]
+        return write!(f, "{}", self.runtime);
+        #[cfg(not(feature = "torch"))]
+        write!(
+            f,
+            "torch:    not built in (the `torch` feature is off): EM models and presets only"
+        )
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "torch"))]
 mod tests {
     use super::*;
 

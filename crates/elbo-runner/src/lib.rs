@@ -1,21 +1,32 @@
 //! Experiments for elbo: presets in, run directories and reports out.
 //!
 //! The runner joins the model crates (`elbo-em`, `elbo-vae`) with the data (`elbo-datasets`);
-//! the `elbo` binary only parses arguments and calls in here.
+//! the `elbo` binary only parses arguments and calls in here. By stage:
 //!
-//! - [`preset`]: the TOML schema, `--set` overrides and validation into an [`preset::Experiment`];
-//! - [`experiment`]: one run, from data to `runs/<preset>/<timestamp>/`;
-//! - [`train`]: the VAE training loop (Adam, epochs, checkpoints, resume) and its evaluation;
+//! - [`preset`]: the TOML schema, `--set` overrides and validation into an
+//!   [`preset::Experiment`] (every model checked by its family before any work);
+//! - [`data`]: the data source loaded or generated and prepared once for every model;
+//! - [`eval`]: the evaluation set, the rows every model is scored on;
+//! - [`family`]: one module per model family behind the [`family::Family`] trait;
+//! - [`train`]: the training loop of the neural families (feature `torch`);
+//! - [`experiment`]: one run, stage by stage; [`rundir`]: its directory, metrics and results;
 //! - [`figures`] and [`report`]: PNG figures and the report (`report.md`, `report.html`);
 //! - [`commands`]: `elbo gmm …`, `elbo vae sample`, `elbo eval` on single models;
-//! - [`atomic`]: every file is written to a temporary name, then renamed.
+//! - [`atomic`]: every file is written to a temporary name, then renamed;
+//! - [`seeds`]: the run's named random streams.
 
 pub mod atomic;
+pub mod clock;
 pub mod commands;
+pub mod data;
 pub mod datasets;
+pub mod eval;
 pub mod experiment;
+pub mod family;
 pub mod figures;
 pub mod info;
 pub mod preset;
 pub mod report;
+pub mod rundir;
+pub mod seeds;
 pub mod train;

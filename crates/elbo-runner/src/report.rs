@@ -28,6 +28,9 @@ pub struct Summary {
     pub created: String,
     pub elbo_version: String,
     pub data: DataSummary,
+    /// The evaluation set every row was scored on (absent in summaries made before it).
+    #[serde(default)]
+    pub eval: Option<crate::eval::EvalId>,
     pub models: Vec<ModelRow>,
     pub figures: Vec<FigureRef>,
     /// Free-text lines, e.g. "true mean log-likelihood of the sample: -3.21 nats".
@@ -65,11 +68,18 @@ pub struct ModelRow {
     pub test_elbo: Option<f64>,
     /// test_ll − test_elbo (≈ 0 for exact EM).
     pub kl_gap: Option<f64>,
+    /// The q of the ELBO column (and so of the gap): e.g. "final model's exact posterior",
+    /// "encoder q(z | x)".
+    #[serde(default)]
+    pub elbo_q: Option<String>,
     pub iwae_k: Option<usize>,
     pub bits_per_dim: Option<f64>,
     pub converged: Option<bool>,
     /// EM iterations or VAE epochs.
     pub iterations: Option<usize>,
+    /// The hash of the evaluation set's rows this row was scored on.
+    #[serde(default)]
+    pub eval_hash: Option<String>,
 }
 
 /// A figure of the run.
@@ -223,7 +233,11 @@ fn table_cells(m: &ModelRow) -> [String; 11] {
         nats(m.train_ll),
         nats(m.test_ll),
         nats(m.test_elbo),
-        nats(m.kl_gap),
+        // The gap says under which q it was measured.
+        match (&m.elbo_q, m.kl_gap) {
+            (Some(q), Some(_)) => format!("{} (q: {q})", nats(m.kl_gap)),
+            _ => nats(m.kl_gap),
+        },
         m.bits_per_dim
             .map_or_else(|| MISSING.to_owned(), |b| decimals(b, 3)),
         m.iterations.map_or_else(|| MISSING.to_owned(), thousands),
@@ -241,7 +255,7 @@ fn thousands(n: usize) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         let left = digits.len() - i;
-        if i > 0 && left % 3 == 0 {
+        if i > 0 && left.is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -328,6 +342,17 @@ fn data_items(summary: &Summary) -> Vec<(&'static str, String)> {
         ),
         ("Preprocessing", d.preprocessing.clone()),
     ];
+    if let Some(ev) = &summary.eval {
+        items.push((
+            "Evaluation set",
+            format!(
+                "every model scored on the same {} test rows and {} training rows (seeded, stratified by class; row hash {})",
+                thousands(ev.n_test),
+                thousands(ev.n_train),
+                ev.hash
+            ),
+        ));
+    }
     if let Some(ll) = d.true_test_ll {
         items.push((
             "True test log p(x)",
@@ -521,10 +546,12 @@ mod tests {
             train_elbo: Some(-3.2149),
             test_elbo: Some(-3.3051),
             kl_gap: Some(-1e-12),
+            elbo_q: None,
             iwae_k: None,
             bits_per_dim: None,
             converged: Some(true),
             iterations: Some(42),
+            eval_hash: None,
         }
     }
 
@@ -540,10 +567,12 @@ mod tests {
             train_elbo: None,
             test_elbo: Some(-103.2),
             kl_gap: Some(4.4349),
+            elbo_q: None,
             iwae_k: Some(500),
             bits_per_dim: Some(0.18175),
             converged: None,
             iterations: Some(30),
+            eval_hash: None,
         }
     }
 
@@ -563,6 +592,7 @@ mod tests {
                 preprocessing: "standardised".into(),
                 true_test_ll: Some(-2.5),
             },
+            eval: None,
             models,
             figures,
             notes: vec!["true mean log-likelihood of the sample: -3.21 nats".into()],

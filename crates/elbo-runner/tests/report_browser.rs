@@ -201,10 +201,12 @@ fn make_run(dir: &Path) -> Summary {
         train_elbo: Some(-2.5),
         test_elbo: Some(-2.61),
         kl_gap: Some(0.0),
+        elbo_q: None,
         iwae_k: None,
         bits_per_dim: None,
         converged: Some(true),
         iterations: Some(17),
+        eval_hash: None,
     };
     let mut vae = row("vae-2", "vae", "VAE (amortised VI, IWAE k=50)");
     vae.train_ll = None;
@@ -225,6 +227,7 @@ fn make_run(dir: &Path) -> Summary {
             preprocessing: "none".into(),
             true_test_ll: None,
         },
+        eval: None,
         models: vec![row("gmm-2", "gmm", "exact EM"), vae],
         figures: [
             (grid, "bmm-4: component means"),

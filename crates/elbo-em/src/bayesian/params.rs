@@ -14,9 +14,34 @@ pub enum WeightPrior {
     /// A Dirichlet process, truncated at `K` components, in its stick-breaking form: stick
     /// fractions `v_k ~ Beta(1, α₀)`, `π_k = v_k Π_{j<k} (1 − v_j)` (`"dirichlet_process"`).
     #[default]
+    #[serde(alias = "dirichlet-process")]
     DirichletProcess,
     /// A symmetric Dirichlet distribution `π ~ Dir(α₀, …, α₀)` (`"dirichlet_distribution"`).
+    #[serde(alias = "dirichlet-distribution")]
     DirichletDistribution,
+}
+
+impl std::fmt::Display for WeightPrior {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for WeightPrior {
+    type Err = elbo_distributions::UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let table = [
+            ("dirichlet_process", WeightPrior::DirichletProcess),
+            ("dirichlet_distribution", WeightPrior::DirichletDistribution),
+        ];
+        elbo_distributions::parse_name(
+            "weight prior",
+            s,
+            &table,
+            &["dirichlet_process", "dirichlet_distribution"],
+        )
+    }
 }
 
 impl WeightPrior {

@@ -144,6 +144,36 @@ impl GaussianMixture {
         self.kind.n_parameters(k, d) + k * d + k - 1
     }
 
+    /// The log joint ln π_k + ln p(x_i | z = k), `[N, K]` (scikit-learn's weighted
+    /// log-probability): what the E-step normalises.
+    ///
+    /// # Errors
+    /// As [`Self::predict_proba`].
+    pub fn log_joint<A: Element>(&self, x: ArrayView2<'_, A>) -> Result<Array2<f64>, EmError> {
+        let x = prepare_for_model(x, self.n_features())?;
+        let mut out = Array2::zeros((x.nrows(), self.n_components()));
+        evaluate(
+            &GaussKernel::for_model(self),
+            x.view(),
+            Output::LogJoint(out.view_mut()),
+        );
+        Ok(out)
+    }
+
+    /// Mean ELBO per row, E_q[ln p(x, z)] + H(q), under the responsibilities `q` (`[N, K]`,
+    /// rows summing to 1): equal to [`Self::score`] when `q` is the exact posterior, below it
+    /// otherwise, by the mean KL(q ‖ p(z | x)).
+    ///
+    /// # Errors
+    /// As [`Self::predict_proba`]; [`EmError::DimensionMismatch`] when `q` is not `[N, K]`.
+    pub fn elbo<A: Element>(
+        &self,
+        x: ArrayView2<'_, A>,
+        q: ArrayView2<'_, f64>,
+    ) -> Result<f64, EmError> {
+        crate::bound::mixture_elbo(self.log_joint(x)?.view(), q)
+    }
+
     /// Posterior probabilities `p(z = k | x_i)`, `[N, K]`; each row sums to 1.
     ///
     /// # Errors
