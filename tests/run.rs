@@ -285,8 +285,10 @@ fn an_invalid_third_model_fails_before_any_work() {
         "{stderr}"
     );
     assert!(!runs.exists(), "wrote {runs:?}");
-    // 300,000 generated points and two models before it: fitting them would take far longer.
-    assert!(seconds < 1.0, "took {seconds:.2} s");
+    // 300,000 generated points and two models before it (a GMM with 2 restarts and 3 VAE
+    // epochs): fitting them takes far longer than this bound, which only leaves room for
+    // starting the binary (libtorch loads) on a busy machine. Quiet, it is well under a second.
+    assert!(seconds < 5.0, "took {seconds:.2} s");
 }
 
 #[test]

@@ -87,6 +87,8 @@ pub struct BernoulliMixtureParams {
 }
 
 impl BernoulliMixtureParams {
+    crate::params::common_setters!(strategy);
+
     /// Settings with defaults (`tol = 1e-3`, `max_iter = 100`, `n_init = 1`, `init = KMeans`,
     /// `clip = 1e-6`, `seed = 0`) and `n_components` components.
     pub fn new(n_components: usize) -> Self {
@@ -96,26 +98,6 @@ impl BernoulliMixtureParams {
             init: Init::KMeans,
             warm_start: None,
         }
-    }
-    /// Number of mixture components `K`.
-    pub fn n_components(mut self, k: usize) -> Self {
-        self.common.n_components = k;
-        self
-    }
-    /// Stop when the per-sample lower bound changes by less than this (≥ 0).
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.common.tol = tol;
-        self
-    }
-    /// Maximum EM iterations per initialisation (0 returns the initial model).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.common.max_iter = max_iter;
-        self
-    }
-    /// Number of initialisations; the best final bound wins (≥ 1).
-    pub fn n_init(mut self, n_init: usize) -> Self {
-        self.common.n_init = n_init;
-        self
     }
     /// How to initialise.
     pub fn init(mut self, init: Init<BernoulliGiven>) -> Self {
@@ -132,17 +114,6 @@ impl BernoulliMixtureParams {
         self.warm_start = Some(Box::new(model));
         self
     }
-    /// Seed of all randomness of the fit.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.common.seed = seed;
-        self
-    }
-    /// Which member of the EM family fits (default [`Strategy::Exact`](crate::Strategy)).
-    pub fn strategy(mut self, strategy: crate::strategy::Strategy) -> Self {
-        self.common.strategy = strategy;
-        self
-    }
-
     /// Validates the settings.
     ///
     /// # Errors

@@ -320,6 +320,54 @@ pub(crate) fn check_finite_values(
     Ok(())
 }
 
+/// The setters of the settings every mixture builder shares (held in its `common` field),
+/// written once: `n_components`, `tol`, `max_iter`, `n_init`, `seed`, and with `strategy`
+/// also the EM family member.
+macro_rules! common_setters {
+    () => {
+        /// Number of mixture components `K` (≥ 1, ≤ number of samples).
+        pub fn n_components(mut self, k: usize) -> Self {
+            self.common.n_components = k;
+            self
+        }
+
+        /// Stop when the per-sample lower bound changes by less than this (default 1e-3, ≥ 0).
+        pub fn tol(mut self, tol: f64) -> Self {
+            self.common.tol = tol;
+            self
+        }
+
+        /// Maximum EM iterations per initialisation (default 100; 0 returns the initial model).
+        pub fn max_iter(mut self, max_iter: usize) -> Self {
+            self.common.max_iter = max_iter;
+            self
+        }
+
+        /// Number of initialisations; the one with the best final bound wins (default 1, ≥ 1).
+        /// A `Given` init or a warm start runs once.
+        pub fn n_init(mut self, n_init: usize) -> Self {
+            self.common.n_init = n_init;
+            self
+        }
+
+        /// Seed of all randomness of the fit (default 0). Same seed, same data: same bits.
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.common.seed = seed;
+            self
+        }
+    };
+    (strategy) => {
+        $crate::params::common_setters!();
+
+        /// Which member of the EM family fits (default [`Strategy::Exact`](crate::Strategy)).
+        pub fn strategy(mut self, strategy: crate::strategy::Strategy) -> Self {
+            self.common.strategy = strategy;
+            self
+        }
+    };
+}
+pub(crate) use common_setters;
+
 /// Settings shared by both mixture families (scikit-learn's names).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -390,6 +438,8 @@ pub struct GaussianMixtureParams {
 }
 
 impl GaussianMixtureParams {
+    common_setters!(strategy);
+
     /// Settings with scikit-learn's defaults and `n_components` components.
     pub fn new(n_components: usize) -> Self {
         Self {
@@ -401,40 +451,15 @@ impl GaussianMixtureParams {
         }
     }
 
-    /// Number of mixture components `K` (≥ 1, ≤ number of samples).
-    pub fn n_components(mut self, k: usize) -> Self {
-        self.common.n_components = k;
-        self
-    }
-
     /// Covariance type (default `Full`).
     pub fn covariance(mut self, covariance: Covariance) -> Self {
         self.covariance = covariance;
         self
     }
 
-    /// Stop when the per-sample lower bound changes by less than this (default 1e-3, ≥ 0).
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.common.tol = tol;
-        self
-    }
-
     /// Added to the covariance diagonals so they stay positive definite (default 1e-6, ≥ 0).
     pub fn reg_covar(mut self, reg_covar: f64) -> Self {
         self.reg_covar = reg_covar;
-        self
-    }
-
-    /// Maximum EM iterations per initialisation (default 100; 0 returns the initial model).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.common.max_iter = max_iter;
-        self
-    }
-
-    /// Number of initialisations; the one with the best final bound wins (default 1, ≥ 1).
-    /// A `Given` init or a warm start runs once.
-    pub fn n_init(mut self, n_init: usize) -> Self {
-        self.common.n_init = n_init;
         self
     }
 
@@ -448,18 +473,6 @@ impl GaussianMixtureParams {
     /// one run, starting from its parameters; `init` and `n_init` are ignored.
     pub fn warm_start(mut self, model: GaussianMixture) -> Self {
         self.warm_start = Some(Box::new(model));
-        self
-    }
-
-    /// Seed of all randomness of the fit (default 0). Same seed, same data: same bits.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.common.seed = seed;
-        self
-    }
-
-    /// Which member of the EM family fits (default [`Strategy::Exact`](crate::Strategy)).
-    pub fn strategy(mut self, strategy: crate::strategy::Strategy) -> Self {
-        self.common.strategy = strategy;
         self
     }
 

@@ -126,6 +126,8 @@ impl Default for BayesianGaussianMixtureParams {
 }
 
 impl BayesianGaussianMixtureParams {
+    crate::params::common_setters!();
+
     /// Settings with scikit-learn's defaults and (at most) `n_components` components.
     pub fn new(n_components: usize) -> Self {
         Self {
@@ -140,12 +142,6 @@ impl BayesianGaussianMixtureParams {
             reg_covar: 1e-6,
             init: Init::KMeans,
         }
-    }
-
-    /// Number of components `K` (an upper bound: unused components get weights near 0).
-    pub fn n_components(mut self, k: usize) -> Self {
-        self.common.n_components = k;
-        self
     }
 
     /// Covariance type (default `Full`).
@@ -192,41 +188,15 @@ impl BayesianGaussianMixtureParams {
         self
     }
 
-    /// Stop when the lower bound changes by less than this (default 1e-3, ≥ 0). As in
-    /// scikit-learn the bound is a total over the samples, not a per-sample mean.
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.common.tol = tol;
-        self
-    }
-
     /// Added to the diagonals of the components' sample covariances (default 1e-6, ≥ 0).
     pub fn reg_covar(mut self, reg_covar: f64) -> Self {
         self.reg_covar = reg_covar;
         self
     }
 
-    /// Maximum iterations per initialisation (default 100).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.common.max_iter = max_iter;
-        self
-    }
-
-    /// Number of initialisations; the one with the highest final bound wins (default 1).
-    /// A `Given` init runs once.
-    pub fn n_init(mut self, n_init: usize) -> Self {
-        self.common.n_init = n_init;
-        self
-    }
-
     /// How to initialise (default `KMeans`; `Given` takes responsibilities `[N, K]`).
     pub fn init(mut self, init: BayesianInit) -> Self {
         self.init = init;
-        self
-    }
-
-    /// Seed of all randomness of the fit (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.common.seed = seed;
         self
     }
 

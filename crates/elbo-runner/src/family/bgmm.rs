@@ -114,7 +114,7 @@ impl Family for BayesianGmmSpec {
         // Held-out log-likelihood in nats: of the point estimate (posterior-mean weights,
         // means and covariances), so that it compares with the maximum-likelihood mixtures.
         let model = bayes.to_gaussian_mixture();
-        let scores = em::MixtureScores::gaussian(&model, ctx)?;
+        let scores = em::MixtureScores::of(&model, ctx)?;
         let complete_elbo = bayes.trace().elbo.last().copied();
         let used = bayes.n_effective_components(self.prune_threshold);
         let prior = match self.weight_prior {

@@ -80,7 +80,7 @@ impl Family for BernoulliSpec {
         );
         let model = &fit.model;
         model.save(ctx.dir().join("models").join(format!("{}.json", self.name)))?;
-        let scores = em::MixtureScores::bernoulli(model, ctx)?;
+        let scores = em::MixtureScores::of(model, ctx)?;
         let row = scores.row(
             ctx,
             &self.name,

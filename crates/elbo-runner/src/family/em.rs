@@ -324,33 +324,36 @@ pub struct MixtureScores {
 /// The words for the q of a mixture's ELBO column.
 pub const EXACT_POSTERIOR: &str = "final model's exact posterior";
 
-impl MixtureScores {
-    /// A Gaussian mixture's scores.
-    pub fn gaussian(model: &GaussianMixture, ctx: &FitContext<'_>) -> anyhow::Result<Self> {
-        let (tr, te) = (ctx.eval.train.view(), ctx.eval.test.view());
-        let q_tr = model.predict_proba(tr)?;
-        let q_te = model.predict_proba(te)?;
-        Ok(MixtureScores {
-            train_ll: model.score(tr)?,
-            test_ll: model.score(te)?,
-            train_elbo: model.elbo(tr, q_tr.view())?,
-            test_elbo: model.elbo(te, q_te.view())?,
-        })
-    }
+/// A fitted mixture's mean log p(x) and ELBO (under its exact posterior) on some rows.
+pub trait ScoredMixture {
+    /// (mean log p(x), mean ELBO) of the rows of `x`.
+    fn ll_and_elbo(&self, x: ndarray::ArrayView2<'_, f32>) -> Result<(f64, f64), elbo_em::EmError>;
+}
 
-    /// A Bernoulli mixture's scores.
-    pub fn bernoulli(
-        model: &elbo_em::BernoulliMixture,
-        ctx: &FitContext<'_>,
-    ) -> anyhow::Result<Self> {
-        let (tr, te) = (ctx.eval.train.view(), ctx.eval.test.view());
-        let q_tr = model.predict_proba(tr)?;
-        let q_te = model.predict_proba(te)?;
+impl ScoredMixture for GaussianMixture {
+    fn ll_and_elbo(&self, x: ndarray::ArrayView2<'_, f32>) -> Result<(f64, f64), elbo_em::EmError> {
+        let q = self.predict_proba(x)?;
+        Ok((self.score(x)?, self.elbo(x, q.view())?))
+    }
+}
+
+impl ScoredMixture for elbo_em::BernoulliMixture {
+    fn ll_and_elbo(&self, x: ndarray::ArrayView2<'_, f32>) -> Result<(f64, f64), elbo_em::EmError> {
+        let q = self.predict_proba(x)?;
+        Ok((self.score(x)?, self.elbo(x, q.view())?))
+    }
+}
+
+impl MixtureScores {
+    /// The scores of `model` on the evaluation set's training and test rows.
+    pub fn of(model: &dyn ScoredMixture, ctx: &FitContext<'_>) -> anyhow::Result<Self> {
+        let (train_ll, train_elbo) = model.ll_and_elbo(ctx.eval.train.view())?;
+        let (test_ll, test_elbo) = model.ll_and_elbo(ctx.eval.test.view())?;
         Ok(MixtureScores {
-            train_ll: model.score(tr)?,
-            test_ll: model.score(te)?,
-            train_elbo: model.elbo(tr, q_tr.view())?,
-            test_elbo: model.elbo(te, q_te.view())?,
+            train_ll,
+            test_ll,
+            train_elbo,
+            test_elbo,
         })
     }
 

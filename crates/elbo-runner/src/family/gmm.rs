@@ -146,7 +146,7 @@ impl Family for GmmSpec {
         );
         let model = &fit.model;
         model.save(ctx.dir().join("models").join(format!("{}.json", self.name)))?;
-        let scores = em::MixtureScores::gaussian(model, ctx)?;
+        let scores = em::MixtureScores::of(model, ctx)?;
         let row = scores.row(
             ctx,
             &self.name,

@@ -90,7 +90,14 @@ impl Preset {
             e.n_samples
         );
         let t = &p.train;
-        t.check()?;
+        // A preset's sane range for the learning rate; the loop itself accepts any lr > 0.
+        ensure!(
+            t.lr.is_finite() && t.lr > 0.0 && t.lr < 1.0,
+            "train.lr: must be in (0, 1), got {}",
+            t.lr
+        );
+        t.check()
+            .map_err(|e| anyhow::anyhow!("train.{}: {}", e.field, e.rule))?;
         if t.seed != 0 || t.dynamic_binarization {
             bail!(
                 "train: `seed` and `dynamic_binarization` are set by the preset's `seed` and `data.binarize`; remove them from [train]"

@@ -1,7 +1,6 @@
 //! The training loop's settings: a preset's `[train]` table deserialises into [`TrainConfig`]
 //! (needs no libtorch, so a build without the `torch` feature still reads every preset).
 
-use anyhow::ensure;
 use serde::{Deserialize, Serialize};
 
 /// How to train a VAE: the unchecked form a preset's `[train]` table deserialises into
@@ -72,39 +71,47 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Check every field; the error names the first wrong one and what is allowed.
-    pub fn check(&self) -> anyhow::Result<()> {
-        ensure!(
-            self.epochs >= 1,
-            "train.epochs: must be ≥ 1, got {}",
-            self.epochs
-        );
-        ensure!(
-            self.batch_size >= 1 && i64::try_from(self.batch_size).is_ok(),
-            "train.batch_size: must be ≥ 1, got {}",
-            self.batch_size
-        );
-        ensure!(
-            self.lr.is_finite() && self.lr > 0.0 && self.lr < 1.0,
-            "train.lr: must be in (0, 1), got {}",
-            self.lr
-        );
-        if let Some(clip) = self.grad_clip {
-            ensure!(
-                clip.is_finite() && clip > 0.0,
-                "train.grad_clip: must be a finite number > 0 (leave it out to not clip), got {clip}"
+    pub fn check(&self) -> Result<(), TrainConfigError> {
+        let fail = |field, rule: String| Err(TrainConfigError { field, rule });
+        if self.epochs < 1 {
+            return fail("epochs", format!("must be ≥ 1, got {}", self.epochs));
+        }
+        if self.batch_size < 1 || i64::try_from(self.batch_size).is_err() {
+            return fail(
+                "batch_size",
+                format!("must be ≥ 1, got {}", self.batch_size),
             );
         }
-        if let Some(patience) = self.early_stop {
-            ensure!(
-                patience >= 1,
-                "train.early_stop: must be ≥ 1 epoch of patience (leave it out to not stop \
-                 early), got {patience}"
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return fail(
+                "lr",
+                format!("must be a finite number > 0, got {}", self.lr),
             );
         }
-        if let Some(threads) = self.threads {
-            ensure!(
-                threads >= 1 && i32::try_from(threads).is_ok(),
-                "train.threads: must be ≥ 1 (leave it out for libtorch's default), got {threads}"
+        if let Some(clip) = self.grad_clip
+            && !(clip.is_finite() && clip > 0.0)
+        {
+            return fail(
+                "grad_clip",
+                format!("must be a finite number > 0 (leave it out to not clip), got {clip}"),
+            );
+        }
+        if let Some(patience) = self.early_stop
+            && patience < 1
+        {
+            return fail(
+                "early_stop",
+                format!(
+                    "must be ≥ 1 epoch of patience (leave it out to not stop early), got {patience}"
+                ),
+            );
+        }
+        if let Some(threads) = self.threads
+            && (threads < 1 || i32::try_from(threads).is_err())
+        {
+            return fail(
+                "threads",
+                format!("must be ≥ 1 (leave it out for libtorch's default), got {threads}"),
             );
         }
         Ok(())
@@ -129,6 +136,23 @@ impl TrainConfig {
         }
     }
 }
+
+/// A field of [`TrainConfig`] out of its range: which one, and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainConfigError {
+    /// The field, e.g. `lr`.
+    pub field: &'static str,
+    /// The rule and the value, e.g. "must be ≥ 1, got 0".
+    pub rule: String,
+}
+
+impl std::fmt::Display for TrainConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "train.{} {}", self.field, self.rule)
+    }
+}
+
+impl std::error::Error for TrainConfigError {}
 
 /// `seed = 0` and `dynamic_binarization = false` are left out of `config.toml` (the preset's
 /// own `seed` and `data.binarize` set them); a file without them reads back the same.

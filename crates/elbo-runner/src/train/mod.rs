@@ -32,7 +32,7 @@
 //! resumed from mismatched files.
 
 mod config;
-pub use config::TrainConfig;
+pub use config::{TrainConfig, TrainConfigError};
 
 #[cfg(feature = "torch")]
 mod adam;

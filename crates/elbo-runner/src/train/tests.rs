@@ -141,7 +141,7 @@ fn check_rejects_zero_batch_size() {
     }
     .check()
     .unwrap_err();
-    assert_eq!(err.to_string(), "train.batch_size: must be ≥ 1, got 0");
+    assert_eq!(err.to_string(), "train.batch_size must be ≥ 1, got 0");
 }
 
 #[test]
