@@ -81,6 +81,7 @@ pub fn render_png(chart: &Chart, width: u32, height: u32) -> anyhow::Result<Vec<
     }
 }
 
+/// A line chart, its y axis fixed to `y_range` when given, else fitted to the data.
 pub(super) fn line_png(
     chart: &LineChart,
     y_range: Option<(f64, f64)>,
@@ -170,6 +171,7 @@ pub(super) fn clip_y(points: &[(f64, f64)], (lo, hi): (f64, f64)) -> Vec<Polylin
     pieces
 }
 
+/// A scatter chart, its axes fitted to the points and the ellipses.
 pub(super) fn scatter_png(
     chart: &ScatterChart,
     width: u32,
