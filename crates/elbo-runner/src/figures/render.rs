@@ -404,8 +404,8 @@ struct Layout {
     axis_labels: TextStyle<'static>,
     ticks: TextStyle<'static>,
     legend: TextStyle<'static>,
-    /// Margins above the title and right of the plot, and the heights of the label areas
-    /// below and left of it, in pixels.
+    /// Margins above the title and right of the plot, the height of the label area below it
+    /// and the width of the one left of it, in pixels.
     top: u32,
     right: u32,
     x_area: u32,
