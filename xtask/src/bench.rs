@@ -1765,31 +1765,29 @@ fn versions(root: &Path, python: &Path) -> Value {
     })
 }
 
-/// `20261201T213000Z`, for directory names.
-fn utc_stamp(t: SystemTime) -> String {
+/// (year, month, day, hour, minute, second) of a time, in UTC.
+fn utc_fields(t: SystemTime) -> (i32, u8, u8, u8, u8, u8) {
     let t = OffsetDateTime::from(t);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+    (
         t.year(),
-        u8::from(t.month()),
+        t.month().into(),
         t.day(),
         t.hour(),
         t.minute(),
-        t.second()
+        t.second(),
     )
+}
+
+/// `20261201T213000Z`, for directory names.
+fn utc_stamp(t: SystemTime) -> String {
+    let (y, m, d, hh, mm, ss) = utc_fields(t);
+    format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
 }
 
 /// `2026-12-01 21:30 UTC`, for the report.
 fn stamp_human(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
+    let (y, m, d, hh, mm, _) = utc_fields(t);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
 }
 
 /// Writes a file whole: a temporary file in the same directory (so that the rename stays on
