@@ -631,9 +631,9 @@ fn cases(c: &Ctx, s: &Sizes) -> Vec<Case> {
 
 /// 100000 → "100k", 1000000 → "1M", 6000 → "6k", 60000 → "60k".
 fn count(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1000 && n % 1000 == 0 {
+    } else if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()

@@ -70,12 +70,11 @@ pub fn locate() -> Result<Option<Libtorch>> {
         return Ok(Some(user));
     }
     let venv = venv_dir()?;
-    if venv.join(MARKER).is_file() {
-        if let Some(torch_dir) = torch_dir_of(&venv) {
-            if missing_libs(&torch_dir).is_empty() {
-                return Ok(Some(Libtorch::Venv { torch_dir }));
-            }
-        }
+    if venv.join(MARKER).is_file()
+        && let Some(torch_dir) = torch_dir_of(&venv)
+        && missing_libs(&torch_dir).is_empty()
+    {
+        return Ok(Some(Libtorch::Venv { torch_dir }));
     }
     Ok(None)
 }

@@ -201,11 +201,11 @@ fn proportional_quotas(sizes: &[usize], total: usize) -> Vec<usize> {
         if left == 0 {
             break;
         }
-        if let (Some(q), Some(&s)) = (quotas.get_mut(k), sizes.get(k)) {
-            if *q < s {
-                *q += 1;
-                left -= 1;
-            }
+        if let (Some(q), Some(&s)) = (quotas.get_mut(k), sizes.get(k))
+            && *q < s
+        {
+            *q += 1;
+            left -= 1;
         }
     }
     quotas

@@ -161,16 +161,16 @@ impl BernoulliMixtureParams {
         if let Init::Given(g) = &self.init {
             check_bernoulli_arrays(&g.weights, &g.probs, self.common.n_components, false)?;
         }
-        if let Some(m) = &self.warm_start {
-            if m.n_components() != self.common.n_components {
-                return Err(EmError::WarmStart {
-                    reason: format!(
-                        "the model has {} components but n_components = {}",
-                        m.n_components(),
-                        self.common.n_components
-                    ),
-                });
-            }
+        if let Some(m) = &self.warm_start
+            && m.n_components() != self.common.n_components
+        {
+            return Err(EmError::WarmStart {
+                reason: format!(
+                    "the model has {} components but n_components = {}",
+                    m.n_components(),
+                    self.common.n_components
+                ),
+            });
         }
         Ok(ValidBernoulliMixtureParams(self))
     }
@@ -709,15 +709,15 @@ fn fixed_start(p: &BernoulliMixtureParams, d: usize) -> Result<Option<BernoulliM
         }),
         _ => None,
     };
-    if let Some(m) = &start {
-        if m.n_features() != d {
-            return Err(EmError::shape(
-                "probs",
-                &[p.common.n_components, d],
-                m.probs.shape(),
-                "the start must have one probability per feature of the data",
-            ));
-        }
+    if let Some(m) = &start
+        && m.n_features() != d
+    {
+        return Err(EmError::shape(
+            "probs",
+            &[p.common.n_components, d],
+            m.probs.shape(),
+            "the start must have one probability per feature of the data",
+        ));
     }
     Ok(start)
 }

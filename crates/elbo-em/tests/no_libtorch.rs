@@ -12,10 +12,12 @@ fn dependencies(manifest: &Path) -> Vec<String> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_deps = line == "[dependencies]";
-        } else if in_deps && !line.is_empty() && !line.starts_with('#') {
-            if let Some(name) = line.split(['=', '.']).next() {
-                names.push(name.trim().to_owned());
-            }
+        } else if in_deps
+            && !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(name) = line.split(['=', '.']).next()
+        {
+            names.push(name.trim().to_owned());
         }
     }
     names

@@ -218,15 +218,15 @@ fn resolve_priors<A: Element>(
             "must be greater than n_features - 1 (default n_features)",
         ));
     }
-    if let Some(m) = &p.mean_prior {
-        if m.len() != d {
-            return Err(EmError::shape(
-                "mean_prior",
-                &[d],
-                m.shape(),
-                "give one prior mean per feature of the data",
-            ));
-        }
+    if let Some(m) = &p.mean_prior
+        && m.len() != d
+    {
+        return Err(EmError::shape(
+            "mean_prior",
+            &[d],
+            m.shape(),
+            "give one prior mean per feature of the data",
+        ));
     }
     let need_data = p.mean_prior.is_none() || p.covariance_prior.is_none();
     let (mean, cov) = if need_data {
@@ -549,15 +549,15 @@ impl<'a, A: Element> BayesianEm<'a, A> {
                 n_samples: n,
             });
         }
-        if let Init::Given(resp) = &p.init {
-            if resp.nrows() != n {
-                return Err(EmError::shape(
-                    "responsibilities",
-                    &[n, k],
-                    resp.shape(),
-                    "give one row of initial responsibilities per row of the data",
-                ));
-            }
+        if let Init::Given(resp) = &p.init
+            && resp.nrows() != n
+        {
+            return Err(EmError::shape(
+                "responsibilities",
+                &[n, k],
+                resp.shape(),
+                "give one row of initial responsibilities per row of the data",
+            ));
         }
         let priors = resolve_priors(p, x.view())?;
         let shift = weighted_mean(x.view(), None);

@@ -267,15 +267,15 @@ impl<A: Element> std::fmt::Debug for GaussianEm<'_, A> {
 
 /// Checks a start model (given or warm) against the data dimension.
 fn check_start(warm: Option<&GaussianMixture>, d: usize) -> Result<(), EmError> {
-    if let Some(m) = warm {
-        if m.n_features() != d {
-            return Err(EmError::WarmStart {
-                reason: format!(
-                    "the model has {} features but the data has {d} columns",
-                    m.n_features()
-                ),
-            });
-        }
+    if let Some(m) = warm
+        && m.n_features() != d
+    {
+        return Err(EmError::WarmStart {
+            reason: format!(
+                "the model has {} features but the data has {d} columns",
+                m.n_features()
+            ),
+        });
     }
     Ok(())
 }
