@@ -1,33 +1,27 @@
-//! Files are written whole or not at all: to a temporary file beside the target, flushed, then
-//! renamed over it (a rename within one directory is atomic on POSIX file systems).
+//! Files are written whole or not at all: to a temporary file beside the target, flushed to
+//! disk, then renamed over it (a rename within one directory is atomic on POSIX file systems).
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
 /// Writes `bytes` to `path` atomically; the parent directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
+    // The temporary file goes in the target's own directory, so the rename never crosses file
+    // systems; `tempfile` names it uniquely and deletes it if any step fails.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("could not write {}", path.display()))
-}
-
-/// `dir/.name.tmp-PID`: hidden, and unique per process so that two runs never share one.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+        file.as_file().sync_all()?;
+        file.persist(path)?;
+        Ok(())
+    };
+    write().with_context(|| format!("could not write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! - [`atomic`]: every file is written to a temporary name, then renamed.
 
 pub mod atomic;
+pub mod clock;
 pub mod commands;
 pub mod datasets;
 pub mod experiment;
