@@ -246,13 +246,12 @@ impl VaeConfig {
         if let Likelihood::Gaussian {
             variance: Variance::Fixed(v),
         } = self.likelihood
+            && !(v.is_finite() && v > 0.0)
         {
-            if !(v.is_finite() && v > 0.0) {
-                return err(
-                    "likelihood.gaussian.variance",
-                    format!("a fixed variance must be finite and positive, got {v}"),
-                );
-            }
+            return err(
+                "likelihood.gaussian.variance",
+                format!("a fixed variance must be finite and positive, got {v}"),
+            );
         }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return err(
@@ -260,15 +259,15 @@ impl VaeConfig {
                 format!("must be finite and non-negative, got {}", self.beta),
             );
         }
-        if let Some(lambda) = self.free_bits {
-            if !(lambda.is_finite() && lambda >= 0.0) {
-                return err(
-                    "free_bits",
-                    format!(
-                        "must be finite and non-negative (nats per latent dimension), got {lambda}"
-                    ),
-                );
-            }
+        if let Some(lambda) = self.free_bits
+            && !(lambda.is_finite() && lambda >= 0.0)
+        {
+            return err(
+                "free_bits",
+                format!(
+                    "must be finite and non-negative (nats per latent dimension), got {lambda}"
+                ),
+            );
         }
         Ok(CheckedVaeConfig(self.clone()))
     }
