@@ -241,7 +241,7 @@ fn thousands(n: usize) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         let left = digits.len() - i;
-        if i > 0 && left % 3 == 0 {
+        if i > 0 && left.is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
