@@ -13,12 +13,14 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use crate::torch::{self, Libtorch};
 use crate::{data, say, step, workspace_root};
@@ -1763,52 +1765,51 @@ fn versions(root: &Path, python: &Path) -> Value {
     })
 }
 
-/// Civil date (year, month, day) of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn utc_parts(t: SystemTime) -> (i64, u32, u32, u64, u64, u64) {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+/// (year, month, day, hour, minute, second) of a time, in UTC.
+fn utc_fields(t: SystemTime) -> (i32, u8, u8, u8, u8, u8) {
+    let t = OffsetDateTime::from(t);
+    (
+        t.year(),
+        t.month().into(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    )
 }
 
 /// `20261201T213000Z`, for directory names.
 fn utc_stamp(t: SystemTime) -> String {
-    let (y, m, d, hh, mm, ss) = utc_parts(t);
+    let (y, m, d, hh, mm, ss) = utc_fields(t);
     format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
 }
 
 /// `2026-12-01 21:30 UTC`, for the report.
 fn stamp_human(t: SystemTime) -> String {
-    let (y, m, d, hh, mm, _) = utc_parts(t);
+    let (y, m, d, hh, mm, _) = utc_fields(t);
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
 }
 
-/// Writes a file whole: a temporary file beside it, then a rename.
+/// Writes a file whole: a temporary file in the same directory (so that the rename stays on
+/// one file system), flushed to disk, then renamed over `path`.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension(format!(
-        "{}.tmp-{}",
-        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-        std::process::id()
-    ));
-    fs::write(&tmp, bytes).with_context(|| format!("could not write {}", tmp.display()))?;
-    fs::rename(&tmp, path)
-        .with_context(|| format!("could not rename {} to {}", tmp.display(), path.display()))
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let write = || -> std::io::Result<()> {
+        let mut builder = tempfile::Builder::new();
+        // fs::write's mode (0666 less the umask), not tempfile's owner-only 0600.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut tmp = builder.tempfile_in(dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path)?;
+        Ok(())
+    };
+    write().with_context(|| format!("could not write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -1894,11 +1895,35 @@ mod tests {
     }
 
     #[test]
+    fn write_atomic_creates_the_folder_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docs").join("b.json");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![OsString::from("b.json")]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let plain = dir.path().join("plain");
+            fs::write(&plain, b"x").unwrap();
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode();
+            assert_eq!(mode(&path), mode(&plain), "the mode fs::write gives");
+        }
+    }
+
+    #[test]
     fn dates_by_hand() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        use std::time::UNIX_EPOCH;
+        let day = |d: u64| UNIX_EPOCH + Duration::from_secs(d * 86_400);
+        assert_eq!(utc_stamp(day(0)), "19700101T000000Z");
+        assert_eq!(utc_stamp(day(11_016)), "20000229T000000Z");
         // 2026-12-01 is day 20,788.
-        assert_eq!(civil_from_days(20_788), (2026, 12, 1));
+        assert_eq!(utc_stamp(day(20_788)), "20261201T000000Z");
         let t = UNIX_EPOCH + Duration::from_secs(20_788 * 86_400 + 21 * 3600 + 30 * 60 + 5);
         assert_eq!(utc_stamp(t), "20261201T213005Z");
         assert_eq!(stamp_human(t), "2026-12-01 21:30 UTC");

@@ -1,9 +1,10 @@
-//! Numeric CSV tables with a header line.
+//! Numeric CSV tables with a header line, read with the `csv` crate.
 //!
-//! Deliberately small: comma-separated, one record per line, fields optionally wrapped in
-//! double quotes (R's `write.csv` style, which quotes the header and row names), no embedded
-//! commas or newlines. Every cell of a feature column must be a finite number; the optional
-//! label column must hold non-negative integers (class indices).
+//! Comma-separated with RFC 4180 quoting: fields may be wrapped in double quotes (R's
+//! `write.csv` quotes the header and row names) and a quoted field may hold commas, doubled
+//! quotes and line breaks. Blank lines are skipped and a UTF-8 byte-order mark before the header
+//! is dropped. Every cell of a feature column must be a finite number; the optional label column
+//! must hold non-negative integers (class indices). Errors give the line a record starts on.
 
 use std::path::Path;
 
@@ -48,14 +49,6 @@ enum Role {
     Skip,
 }
 
-/// Strips one pair of surrounding double quotes and outer whitespace from a field.
-fn unquote(field: &str) -> &str {
-    let t = field.trim();
-    t.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(t)
-}
-
 /// Reads the CSV file at `path` into a [`Dataset`] named `name`.
 pub fn read_csv(name: &str, path: &Path, options: &CsvOptions) -> Result<Dataset> {
     let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
@@ -64,17 +57,25 @@ pub fn read_csv(name: &str, path: &Path, options: &CsvOptions) -> Result<Dataset
 
 /// Parses CSV `text` (read from `path`, named in errors) into a [`Dataset`] named `name`.
 pub fn parse_csv(name: &str, path: &Path, text: &str, options: &CsvOptions) -> Result<Dataset> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
+    // Excel and Notepad start UTF-8 files with a byte-order mark; it is not part of the header.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = ::csv::ReaderBuilder::new()
+        // The header is read as a record so that its blank-line handling and errors match.
+        .has_headers(false)
+        // Row lengths are checked here, to report them with the header's length.
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records().filter(|r| !r.as_ref().is_ok_and(is_blank));
+    // Reading from a `&str` cannot fail on I/O or UTF-8, but the error is passed on regardless.
+    let read_error = |e: ::csv::Error| DatasetError::io(path, e.into());
+    let Some(header) = records.next().transpose().map_err(read_error)? else {
         return Err(DatasetError::CsvHeader {
             path: path.to_path_buf(),
             reason: "the file is empty; expected a header line naming the columns".to_owned(),
         });
     };
-    let columns: Vec<&str> = header.split(',').map(unquote).collect();
+    let columns: Vec<&str> = header.iter().collect();
     let mut roles = vec![Role::Feature; columns.len()];
     for skip in &options.skip_columns {
         let i = find_column(path, &columns, skip)?;
@@ -100,19 +101,18 @@ pub fn parse_csv(name: &str, path: &Path, text: &str, options: &CsvOptions) -> R
     let mut values: Vec<f32> = Vec::new();
     let mut labels: Vec<usize> = Vec::new();
     let mut n_rows = 0usize;
-    for (index, line) in lines {
-        let line_no = index + 1;
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != columns.len() {
+    for record in records {
+        let record = record.map_err(read_error)?;
+        let line_no = record.position().map_or(0, |p| p.line() as usize);
+        if record.len() != columns.len() {
             return Err(DatasetError::CsvRowLength {
                 path: path.to_path_buf(),
                 line: line_no,
                 expected: columns.len(),
-                found: fields.len(),
+                found: record.len(),
             });
         }
-        for ((field, role), column) in fields.iter().zip(&roles).zip(&columns) {
-            let cell = unquote(field);
+        for ((cell, role), column) in record.iter().zip(&roles).zip(&columns) {
             let bad = |reason| DatasetError::CsvCell {
                 path: path.to_path_buf(),
                 line: line_no,
@@ -163,6 +163,11 @@ fn find_column(path: &Path, columns: &[&str], name: &str) -> Result<usize> {
             path: path.to_path_buf(),
             reason: format!("no column named {name:?}; the header has {columns:?}"),
         })
+}
+
+/// A line holding nothing but spaces: one empty field after trimming.
+fn is_blank(record: &::csv::StringRecord) -> bool {
+    record.len() == 1 && record.get(0) == Some("")
 }
 
 /// A label: a non-negative integer, written `3` or `3.0`.

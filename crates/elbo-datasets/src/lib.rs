@@ -42,7 +42,7 @@ pub use crate::manifest::{
 };
 pub use crate::mnist_json::{MNIST_PIXELS, parse_mnist_json, read_mnist_json};
 pub use crate::named::{load, mnist_10k_train_count};
-pub use crate::npy::{parse_npy, read_npy, read_npy_labels, write_npy};
+pub use crate::npy::{NpyElement, parse_npy, read_npy, read_npy_array, read_npy_labels, write_npy};
 pub use crate::synthetic::{
     BernoulliTruth, Covariance, GmmTruth, SyntheticBernoulli, SyntheticGmm, synthetic_bernoulli,
     synthetic_gmm,

@@ -6,8 +6,13 @@
 //! padded with spaces and ended by a newline; then the raw elements. Read here: `u1`, `f4`
 //! and `f8` (either byte order), C or Fortran order, 1 to 3 dimensions. A 1-D array becomes
 //! one column, a 3-D array `(n, h, w)` becomes `n` images of `h × w`.
+//!
+//! [`read_npy`] turns any of them into a data set of `f32`; [`read_npy_array`] and
+//! [`write_npy`] keep the element type ([`NpyElement`]), for arrays exchanged with NumPy
+//! programs as they are (the benchmarks' inputs).
 
 use std::io::Write;
+use std::mem::size_of;
 use std::path::Path;
 
 use ndarray::{Array2, ArrayView2, IxDyn, ShapeBuilder};
@@ -16,6 +21,58 @@ use crate::dataset::Dataset;
 use crate::error::{DatasetError, Result};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
+
+mod sealed {
+    /// Keeps [`super::NpyElement`] to the types whose bytes this module knows.
+    pub trait Sealed {}
+}
+
+/// An element type an `.npy` file is read into and written from unchanged: `u8` (`|u1`),
+/// `f32` (`<f4`) and `f64` (`<f8`).
+pub trait NpyElement: Copy + sealed::Sealed {
+    /// NumPy's `descr` of this type, little-endian as written.
+    const DESCR: &'static str;
+    /// The element from its `size_of::<Self>()` bytes in the file's byte order.
+    #[doc(hidden)]
+    fn from_bytes(bytes: &[u8], big_endian: bool) -> Self;
+    /// Appends the element's little-endian bytes.
+    #[doc(hidden)]
+    fn put_le(self, out: &mut Vec<u8>);
+}
+
+impl sealed::Sealed for u8 {}
+impl NpyElement for u8 {
+    const DESCR: &'static str = "|u1";
+    fn from_bytes(bytes: &[u8], _big_endian: bool) -> Self {
+        bytes.first().copied().unwrap_or_default()
+    }
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.push(self);
+    }
+}
+
+macro_rules! float_element {
+    ($t:ty, $descr:literal) => {
+        impl sealed::Sealed for $t {}
+        impl NpyElement for $t {
+            const DESCR: &'static str = $descr;
+            fn from_bytes(bytes: &[u8], big_endian: bool) -> Self {
+                let mut b = [0u8; size_of::<$t>()];
+                b.copy_from_slice(bytes);
+                if big_endian {
+                    <$t>::from_be_bytes(b)
+                } else {
+                    <$t>::from_le_bytes(b)
+                }
+            }
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    };
+}
+float_element!(f32, "<f4");
+float_element!(f64, "<f8");
 
 /// The element types read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +99,22 @@ impl Dtype {
             Self::U8 => 1,
             Self::F32 { .. } => 4,
             Self::F64 { .. } => 8,
+        }
+    }
+
+    /// The little-endian `descr` of the type, whatever the file's byte order.
+    fn descr(self) -> &'static str {
+        match self {
+            Self::U8 => u8::DESCR,
+            Self::F32 { .. } => f32::DESCR,
+            Self::F64 { .. } => f64::DESCR,
+        }
+    }
+
+    fn big_endian(self) -> bool {
+        match self {
+            Self::U8 => false,
+            Self::F32 { big_endian } | Self::F64 { big_endian } => big_endian,
         }
     }
 }
@@ -135,25 +208,8 @@ pub fn read_npy(name: &str, path: &Path) -> Result<Dataset> {
 /// Parses the bytes of a `.npy` file (read from `path`, named in errors).
 pub fn parse_npy(name: &str, path: &Path, bytes: &[u8]) -> Result<Dataset> {
     let (header, data) = split_header(path, bytes)?;
-    let (n, cols, image) = match header.shape.as_slice() {
-        &[n] => (n, 1, None),
-        &[n, d] => (n, d, None),
-        &[n, h, w] => (n, h.saturating_mul(w), Some((h, w))),
-        other => {
-            return Err(header_error(
-                path,
-                format!("shape {other:?}: only 1-, 2- and 3-dimensional arrays are read"),
-            ));
-        }
-    };
-    let values = decode(path, &header, data)?;
-    let flat = if header.fortran_order && header.shape.len() > 1 {
-        let array = ndarray::Array::from_shape_vec(IxDyn(&header.shape).f(), values)
-            .map_err(|e| header_error(path, e.to_string()))?;
-        array.as_standard_layout().iter().copied().collect()
-    } else {
-        values
-    };
+    let (n, cols, image) = rows_and_columns(path, &header.shape)?;
+    let flat = c_order(path, &header, decode(path, &header, data)?)?;
     let features =
         Array2::from_shape_vec((n, cols), flat).map_err(|e| header_error(path, e.to_string()))?;
     if let Some((index, &v)) = features.iter().enumerate().find(|(_, v)| !v.is_finite()) {
@@ -170,6 +226,56 @@ pub fn parse_npy(name: &str, path: &Path, bytes: &[u8]) -> Result<Dataset> {
         dataset = dataset.with_image_shape(h, w)?;
     }
     Ok(dataset)
+}
+
+/// Reads a `.npy` file holding `T`'s dtype (either byte order) into an `n × d` array of the
+/// values as stored, with the shapes of [`read_npy`]; no conversion and no finiteness check.
+pub fn read_npy_array<T: NpyElement>(path: &Path) -> Result<Array2<T>> {
+    let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
+    let (header, data) = split_header(path, &bytes)?;
+    if header.dtype.descr() != T::DESCR {
+        return Err(header_error(
+            path,
+            format!(
+                "the file holds {} elements but {} were asked for",
+                header.dtype.descr(),
+                T::DESCR
+            ),
+        ));
+    }
+    let (n, cols, _) = rows_and_columns(path, &header.shape)?;
+    let values = c_order(
+        path,
+        &header,
+        elements::<T>(data, header.dtype.big_endian()).collect(),
+    )?;
+    Array2::from_shape_vec((n, cols), values).map_err(|e| header_error(path, e.to_string()))
+}
+
+/// Rows, columns, and the image shape `(h, w)` of a 3-D array.
+type Layout = (usize, usize, Option<(usize, usize)>);
+
+/// `(n, d)` for a 1-D (one column), 2-D, or 3-D (`n` images of `h × w`) shape.
+fn rows_and_columns(path: &Path, shape: &[usize]) -> Result<Layout> {
+    match *shape {
+        [n] => Ok((n, 1, None)),
+        [n, d] => Ok((n, d, None)),
+        [n, h, w] => Ok((n, h.saturating_mul(w), Some((h, w)))),
+        _ => Err(header_error(
+            path,
+            format!("shape {shape:?}: only 1-, 2- and 3-dimensional arrays are read"),
+        )),
+    }
+}
+
+/// The elements in C (row-major) order, reordered if the file holds them in Fortran order.
+fn c_order<T: Copy>(path: &Path, header: &Header, values: Vec<T>) -> Result<Vec<T>> {
+    if !header.fortran_order || header.shape.len() < 2 {
+        return Ok(values);
+    }
+    let array = ndarray::Array::from_shape_vec(IxDyn(&header.shape).f(), values)
+        .map_err(|e| header_error(path, e.to_string()))?;
+    Ok(array.as_standard_layout().iter().copied().collect())
 }
 
 /// Reads a 1-D `.npy` array of class labels (`u1`, or floats holding non-negative integers).
@@ -270,31 +376,19 @@ fn truncated(path: &Path, expected: impl TryInto<u64>, found: usize) -> DatasetE
     }
 }
 
+/// The elements of `data`, in file order.
+fn elements<T: NpyElement>(data: &[u8], big_endian: bool) -> impl Iterator<Item = T> + '_ {
+    data.chunks_exact(size_of::<T>())
+        .map(move |c| T::from_bytes(c, big_endian))
+}
+
 /// Decodes the elements, in file order, to `f32`.
 fn decode(path: &Path, header: &Header, data: &[u8]) -> Result<Vec<f32>> {
     let values: Vec<f32> = match header.dtype {
-        Dtype::U8 => data.iter().map(|&b| f32::from(b)).collect(),
-        Dtype::F32 { big_endian } => data
-            .chunks_exact(4)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3]];
-                if big_endian {
-                    f32::from_be_bytes(b)
-                } else {
-                    f32::from_le_bytes(b)
-                }
-            })
-            .collect(),
-        Dtype::F64 { big_endian } => data
-            .chunks_exact(8)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-                (if big_endian {
-                    f64::from_be_bytes(b)
-                } else {
-                    f64::from_le_bytes(b)
-                }) as f32
-            })
+        Dtype::U8 => elements::<u8>(data, false).map(f32::from).collect(),
+        Dtype::F32 { big_endian } => elements::<f32>(data, big_endian).collect(),
+        Dtype::F64 { big_endian } => elements::<f64>(data, big_endian)
+            .map(|v| v as f32)
             .collect(),
     };
     if values.len() * header.dtype.size() != data.len() {
@@ -306,18 +400,21 @@ fn decode(path: &Path, header: &Header, data: &[u8]) -> Result<Vec<f32>> {
     Ok(values)
 }
 
-/// Writes `array` as a little-endian `float32`, C-order `.npy` (format 1.0) that
+/// Writes `array` as a little-endian, C-order `.npy` (format 1.0) of its element type that
 /// `numpy.load` reads.
-pub fn write_npy(path: &Path, array: ArrayView2<'_, f32>) -> Result<()> {
+pub fn write_npy<T: NpyElement>(path: &Path, array: ArrayView2<'_, T>) -> Result<()> {
     let (n, d) = array.dim();
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");
+    let dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': ({n}, {d}), }}",
+        T::DESCR
+    );
     // Pad so that magic + version + length + dict + newline is a multiple of 64 bytes.
     let unpadded = MAGIC.len() + 2 + 2 + dict.len() + 1;
     let padding = (64 - unpadded % 64) % 64;
     let header_len = dict.len() + padding + 1;
     let header_len = u16::try_from(header_len)
         .map_err(|_| DatasetError::invalid("array shape", "NPY header too long"))?;
-    let mut out = Vec::with_capacity(unpadded + padding + 4 * n * d);
+    let mut out = Vec::with_capacity(unpadded + padding + size_of::<T>() * n * d);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&header_len.to_le_bytes());
@@ -325,7 +422,7 @@ pub fn write_npy(path: &Path, array: ArrayView2<'_, f32>) -> Result<()> {
     out.extend(std::iter::repeat_n(b' ', padding));
     out.push(b'\n');
     for &v in array.iter() {
-        out.extend_from_slice(&v.to_le_bytes());
+        v.put_le(&mut out);
     }
     let mut file = std::fs::File::create(path).map_err(|e| DatasetError::io(path, e))?;
     file.write_all(&out).map_err(|e| DatasetError::io(path, e))

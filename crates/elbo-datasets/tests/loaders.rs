@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use elbo_datasets::{
     CsvOptions, DatasetError, load_idx, parse_csv, read_csv, read_idx_images, read_idx_labels,
-    read_mnist_json, read_npy, read_npy_labels, write_npy,
+    read_mnist_json, read_npy, read_npy_array, read_npy_labels, write_npy,
 };
 use ndarray::{Array2, array};
 
@@ -301,6 +301,70 @@ fn csv_structure_errors() {
 }
 
 #[test]
+fn csv_quoted_fields_may_hold_commas_and_quotes() {
+    // A comma inside a quoted header name and inside a quoted skipped cell, doubled quotes, and
+    // quoted numbers and labels (R's write.csv with quote = TRUE).
+    let text = "\"id\",\"x, cm\",\"note\",\"label\"\n\
+                \"1\",\"1.5\",\"a, b\",\"2\"\n\
+                \"2\",-3,\"say \"\"hi\"\"\",0\n";
+    let opts = CsvOptions::new()
+        .label_column("label")
+        .skip_column("id")
+        .skip_column("note");
+    let ds = parse_csv("t", Path::new("t.csv"), text, &opts).unwrap();
+    assert_eq!(ds.features(), &array![[1.5f32], [-3.0]]);
+    assert_eq!(ds.labels(), Some(&[2usize, 0][..]));
+    // The comma-holding header name is found whole, and named whole in a cell's error.
+    let bad = "\"x, cm\",y\n1,2\nnope,4\n";
+    match parse_csv("t", Path::new("t.csv"), bad, &CsvOptions::new()) {
+        Err(DatasetError::CsvCell {
+            line,
+            column,
+            value,
+            ..
+        }) => assert_eq!(
+            (line, column.as_str(), value.as_str()),
+            (3, "x, cm", "nope")
+        ),
+        other => panic!("expected CsvCell, got {other:?}"),
+    }
+}
+
+#[test]
+fn csv_a_byte_order_mark_is_not_part_of_the_first_column_name() {
+    let opts = CsvOptions::new().label_column("label");
+    for text in ["\u{feff}label,x\n1,0.5\n", "\u{feff}\"label\",x\n1,0.5\n"] {
+        let ds = parse_csv("t", Path::new("t.csv"), text, &opts).unwrap();
+        assert_eq!(ds.labels(), Some(&[1usize][..]), "{text:?}");
+        assert_eq!(ds.features(), &array![[0.5f32]], "{text:?}");
+    }
+}
+
+#[test]
+fn csv_line_numbers_count_blank_lines_and_line_breaks_in_quotes() {
+    // Line 2 is empty and line 6 only spaces (both skipped); the record on lines 3-4 holds a
+    // quoted line break; the bad cell is on line 7.
+    let text = "note,x\n\n\"two\nlines\",1\n\n  \nskip,zz\n";
+    let opts = CsvOptions::new().skip_column("note");
+    match parse_csv("t", Path::new("t.csv"), text, &opts) {
+        Err(DatasetError::CsvCell { line, value, .. }) => {
+            assert_eq!((line, value.as_str()), (7, "zz"))
+        }
+        other => panic!("expected CsvCell, got {other:?}"),
+    }
+    let short = "a,b\n\n1,2\n3\n";
+    assert!(matches!(
+        parse_csv("t", Path::new("t.csv"), short, &CsvOptions::new()),
+        Err(DatasetError::CsvRowLength {
+            line: 4,
+            expected: 2,
+            found: 1,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn the_shipped_faithful_csv_matches_rs_summary_statistics() {
     // R: nrow(faithful) = 272; mean(faithful$eruptions) = 3.487783; mean(faithful$waiting) = 70.89706;
     // ranges 1.6..5.1 and 43..96 (R documentation and summary(faithful)).
@@ -454,6 +518,56 @@ fn npy_write_then_read_round_trips_and_has_numpy_alignment() {
 }
 
 #[test]
+fn npy_arrays_of_f64_and_u8_round_trip_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    // Values f32 cannot hold exactly, and a transposed (non-standard) view to write.
+    let a = Array2::from_shape_fn((4, 3), |(i, j)| 1.0 + (i * 3 + j) as f64 * 1e-12);
+    let p = dir.path().join("a.npy");
+    write_npy(&p, a.t()).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(
+        header.contains("'descr': '<f8'") && header.contains("(3, 4)"),
+        "{header}"
+    );
+    assert_eq!((10 + header_len) % 64, 0, "NumPy aligns data to 64 bytes");
+    assert_eq!(read_npy_array::<f64>(&p).unwrap(), a.t());
+
+    let b = Array2::from_shape_fn((2, 5), |(i, j)| (i * 5 + j) as u8 % 2);
+    let q = dir.path().join("b.npy");
+    write_npy(&q, b.view()).unwrap();
+    // One byte per element after the padded 128-byte header.
+    assert_eq!(std::fs::metadata(&q).unwrap().len(), 128 + 10);
+    assert_eq!(read_npy_array::<u8>(&q).unwrap(), b);
+    // Fortran order and big-endian files from NumPy are read as stored too.
+    let f_data: Vec<u8> = [1.0f64, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let f = write(
+        dir.path(),
+        "f.npy",
+        &npy_bytes(
+            "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2), }",
+            &f_data,
+            1,
+        ),
+    );
+    assert_eq!(
+        read_npy_array::<f64>(&f).unwrap(),
+        array![[1.0, 3.0], [2.0, 4.0]]
+    );
+    // Another dtype is an error naming both, never a silent conversion.
+    let err = read_npy_array::<u8>(&p).unwrap_err();
+    assert!(matches!(err, DatasetError::NpyHeader { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("<f8") && err.to_string().contains("|u1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn npy_errors_name_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let bad_magic = write(dir.path(), "m.npy", b"\x93NUMPX\x01\x00");
@@ -598,4 +712,27 @@ fn mnist_json_errors_locate_the_problem() {
         read_mnist_json(&p),
         Err(DatasetError::Json { .. })
     ));
+}
+
+#[test]
+fn mnist_json_errors_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "7.json", b"{\"data\": [0.1, x]}");
+    let err = read_mnist_json(&p).unwrap_err().to_string();
+    assert!(err.contains("7.json") && err.contains("byte 15"), "{err}");
+    assert!(err.contains("expected value"), "{err}");
+    // The position is said once, as a byte offset, not also as serde_json's line and column.
+    assert!(!err.contains("column"), "{err}");
+
+    let p = write(dir.path(), "8.json", b"{\"data\": [0.5],\n \"pixels\": []}");
+    let err = read_mnist_json(&p).unwrap_err().to_string();
+    assert!(err.contains("8.json") && err.contains("byte 17"), "{err}");
+    assert!(err.contains("unknown field `pixels`"), "{err}");
+
+    let p = write(dir.path(), "9.json", b"{\"data\": [0.5, \"0.5\"]}");
+    let err = read_mnist_json(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("byte 15") && err.contains("invalid type: string"),
+        "{err}"
+    );
 }

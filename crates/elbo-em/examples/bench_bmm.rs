@@ -15,10 +15,6 @@
 
 #![allow(clippy::print_stdout, missing_docs)] // a benchmark's only output is its report
 
-#[allow(dead_code)]
-#[path = "support/npy.rs"]
-mod npy;
-
 use std::error::Error;
 use std::path::Path;
 use std::time::Instant;
@@ -73,7 +69,7 @@ fn write(dir: &Path, data_dir: &Path, k: usize, n: Option<usize>, seed: u64) -> 
         .slice(s![..rows, ..])
         .mapv(|v| if v > 0.5 { 1u8 } else { 0u8 });
     std::fs::create_dir_all(dir)?;
-    npy::write(&dir.join("bmm_X.npy"), &x)?;
+    elbo_datasets::write_npy(&dir.join("bmm_X.npy"), x.view())?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let probs: Vec<Vec<f64>> = (0..k)
         .map(|_| {
@@ -97,7 +93,7 @@ fn write(dir: &Path, data_dir: &Path, k: usize, n: Option<usize>, seed: u64) -> 
 }
 
 fn iterate(dir: &Path, iters: usize) -> Res<()> {
-    let x: Array2<u8> = npy::read(&dir.join("bmm_X.npy"))?;
+    let x: Array2<u8> = elbo_datasets::read_npy_array(&dir.join("bmm_X.npy"))?;
     let init: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bmm_init.json"))?)?;
     let k = init["n_components"].as_u64().ok_or("n_components")? as usize;
     let floats = |v: &Value| -> Res<Vec<f64>> {

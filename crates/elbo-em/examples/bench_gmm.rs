@@ -17,9 +17,6 @@
 
 #[path = "../benches/support/cases.rs"]
 mod cases;
-#[allow(dead_code)]
-#[path = "support/npy.rs"]
-mod npy;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -85,7 +82,7 @@ fn write_cases(dir: &Path, n_div: usize) -> Res<()> {
         };
         let x = cases::data(&case);
         let given = cases::start(&case, &x);
-        npy::write(&dir.join(format!("{}_X.npy", case.name)), &x)?;
+        elbo_datasets::write_npy(&dir.join(format!("{}_X.npy", case.name)), x.view())?;
         let covariances = match &given.spread {
             elbo_em::GivenSpread::Covariances(Covariances::Full(c)) => json!(
                 c.outer_iter()
@@ -116,7 +113,7 @@ fn write_cases(dir: &Path, n_div: usize) -> Res<()> {
 
 /// The data and the start of a written case.
 fn load(dir: &Path, case: &str) -> Res<(Array2<f64>, Covariance, usize, GaussianGiven)> {
-    let x: Array2<f64> = npy::read(&dir.join(format!("{case}_X.npy")))?;
+    let x: Array2<f64> = elbo_datasets::read_npy_array(&dir.join(format!("{case}_X.npy")))?;
     let path: PathBuf = dir.join(format!("{case}_init.json"));
     let init: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
     let k = init["n_components"].as_u64().ok_or("n_components")? as usize;

@@ -1,33 +1,32 @@
-//! Files are written whole or not at all: to a temporary file beside the target, flushed, then
-//! renamed over it (a rename within one directory is atomic on POSIX file systems).
+//! Files are written whole or not at all: to a temporary file beside the target, flushed to
+//! disk, then renamed over it (a rename within one directory is atomic on POSIX file systems).
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
 /// Writes `bytes` to `path` atomically; the parent directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
+    // The temporary file goes in the target's own directory, so the rename never crosses file
+    // systems; `tempfile` names it uniquely and deletes it if any step fails.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        let mut builder = tempfile::Builder::new();
+        // File::create's mode (0666 less the umask), not tempfile's owner-only 0600: a run's
+        // files are shared like any other output.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut file = builder.tempfile_in(dir)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("could not write {}", path.display()))
-}
-
-/// `dir/.name.tmp-PID`: hidden, and unique per process so that two runs never share one.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+        file.as_file().sync_all()?;
+        file.persist(path)?;
+        Ok(())
+    };
+    write().with_context(|| format!("could not write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -46,6 +45,19 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_get_the_mode_file_create_gives() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let path = dir.path().join("atomic");
+        write_atomic(&path, b"x").unwrap();
+        assert_eq!(mode(&path), mode(&plain));
     }
 
     #[test]
