@@ -170,8 +170,9 @@ def validate_data(estimator, X, *, reset, native_dtypes=(np.float64, np.float32,
     if arr.dtype.type not in native_dtypes:
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as e:
+        except ValueError as e:
             raise ValueError(f"{name} needs numeric data: {e}") from e
+        # numpy's TypeError ("float() argument must be a string or a real number") stands.
     if arr.ndim != 2:
         raise ValueError(
             f"Expected a 2D array of shape (n_samples, n_features), got {arr.ndim}D array "
@@ -226,6 +227,22 @@ def _check_feature_names(estimator, names):
         raise ValueError(
             "The feature names should match those that were passed during fit: "
             f"fitted with {list(fitted)}, got {list(names)}"
+        )
+
+
+def check_finite(X):
+    """Raises elbo's ValueError, naming the first non-finite value's row and column (for the
+    classes that transform their input before elbo sees it)."""
+    if X.dtype.kind != "f":
+        return
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):
+        row, column = (int(v) for v in bad[0])
+        v = X[row, column]
+        value = "NaN" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+        raise ValueError(
+            f"the data has a non-finite value {value} at row {row}, column {column}; "
+            "remove or impute it before fitting"
         )
 
 

@@ -9,6 +9,7 @@ from ._base import (
     BaseEstimator,
     ConvergenceWarning,
     DensityMixin,
+    check_finite,
     check_fitted,
     seed_from,
     strategy_json,
@@ -58,7 +59,8 @@ class _Mixture(DensityMixin, BaseEstimator):
 
     def score_samples(self, X):
         """Log-density of each row under the fitted model, in nats, shape (n_samples,)."""
-        return self._model.score_samples(self._data(X))
+        X = self._data(X)
+        return self._model.score_samples(X)
 
     def score(self, X, y=None):
         """Mean log-density per row (nats)."""
@@ -66,11 +68,13 @@ class _Mixture(DensityMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row, shape (n_samples, K)."""
-        return self._model.predict_proba(self._data(X))
+        X = self._data(X)
+        return self._model.predict_proba(X)
 
     def predict(self, X):
         """The most probable component of each row."""
-        return self._model.predict(self._data(X))
+        X = self._data(X)
+        return self._model.predict(X)
 
     def fit_predict(self, X, y=None, **fit_params):
         """Fits, then returns the most probable component of each row of ``X``."""
@@ -307,6 +311,12 @@ class BayesianGaussianMixture(_Mixture):
         """Fits the variational posterior to the rows of ``X``."""
         warm = self.warm_start and getattr(self, "_model", None) is not None
         X = validate_data(self, X, reset=not warm)
+        if X.shape[0] < 2 and self.covariance_prior is None:
+            raise ValueError(
+                "BayesianGaussianMixture's default covariance_prior is the sample covariance, "
+                f"which needs at least 2 rows, but n_samples = {X.shape[0]}; give a "
+                "covariance_prior or more data"
+            )
         resp = self.resp_init
         if warm:
             resp = self._model.predict_proba(X)
@@ -434,6 +444,7 @@ class BernoulliMixture(_Criteria, _Mixture):
     def _binary(self, X):
         if self.binarize is None:
             return X
+        check_finite(X)
         return (X > self.binarize).astype(np.uint8)
 
     def _data(self, X):

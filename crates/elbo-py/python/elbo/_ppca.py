@@ -75,7 +75,8 @@ class ProbabilisticPCA(TransformerMixin, DensityMixin, BaseEstimator):
 
     def transform(self, X):
         """Posterior means ``E[z | x]`` of the rows, shape (n_samples, n_components)."""
-        return self._model.transform(self._data(X))
+        X = self._data(X)
+        return self._model.transform(X)
 
     def inverse_transform(self, X):
         """The means ``W z + mean_`` of ``p(x | z)`` for latent rows ``z``."""
@@ -84,7 +85,8 @@ class ProbabilisticPCA(TransformerMixin, DensityMixin, BaseEstimator):
 
     def score_samples(self, X):
         """Log-density of each row, in nats."""
-        return self._model.score_samples(self._data(X))
+        X = self._data(X)
+        return self._model.score_samples(X)
 
     def score(self, X, y=None):
         """Mean log-density per row (nats)."""
