@@ -369,7 +369,8 @@ class BayesianGaussianMixture(_Mixture):
         self.weight_concentration_ = model.weight_concentration
         self.mean_precision_ = model.mean_precision
         dof = model.degrees_of_freedom
-        self.degrees_of_freedom_ = dof
+        # Tied covariances share one Wishart: scikit-learn reports its degrees as a number.
+        self.degrees_of_freedom_ = float(dof[0]) if kind == "tied" else dof
         priors = model.priors
         self.weight_concentration_prior_ = priors["weight_concentration_prior"]
         self.mean_precision_prior_ = priors["mean_precision_prior"]
