@@ -772,7 +772,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
 
     if selected.iter().any(|c| c.group == "gmm-py") {
-        step("the Python package: build it into its venv (maturin develop --release)");
+        step("the Python package: pip install crates/elbo-py into its venv");
         crate::python::install(&root)?;
     }
 

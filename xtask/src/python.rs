@@ -1,5 +1,5 @@
 //! The Python package's tests: a venv in the user cache with maturin, scikit-learn, pytest and
-//! numpy; the package built and installed into it (`maturin develop --release`); pytest.
+//! numpy; the package installed into it by `pip install crates/elbo-py`; pytest.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,25 +63,25 @@ pub fn venv_python() -> Result<PathBuf> {
     Ok(venv_dir()?.join("bin").join("python"))
 }
 
-/// Creates or reuses the venv and builds the package into it (`maturin develop --release`);
-/// returns the venv's python.
+/// Creates or reuses the venv and installs the package into it the way users do,
+/// `pip install crates/elbo-py` (PEP 517: pip fetches maturin into an isolated build
+/// environment, maturin builds the release wheel); returns the venv's python.
 pub fn install(root: &Path) -> Result<PathBuf> {
     let python = setup()?;
-    let venv = venv_dir()?;
-    let bin = venv.join("bin");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path =
-        std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&path)))
-            .context("PATH holds a directory that cannot be joined")?;
-    crate::step("maturin develop --release -m crates/elbo-py/Cargo.toml");
+    crate::step("pip install crates/elbo-py (maturin builds the wheel)");
     run(
-        Command::new(bin.join("maturin"))
-            .args(["develop", "--release", "--quiet", "-m"])
-            .arg(root.join("crates").join("elbo-py").join("Cargo.toml"))
-            .env("VIRTUAL_ENV", &venv)
-            .env("PATH", &path)
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--force-reinstall",
+                "--no-deps",
+            ])
+            .arg(root.join("crates").join("elbo-py"))
             .current_dir(root),
-        "maturin develop",
+        "pip install crates/elbo-py",
     )?;
     Ok(python)
 }

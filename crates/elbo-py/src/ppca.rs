@@ -10,6 +10,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::convert::{Data, to_py, with_data};
 
+/// What `PpcaModel.__reduce__` returns: the constructor and its arguments.
+type Reduced<'py> = (
+    Bound<'py, PyAny>,
+    (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>, f64),
+);
+
 /// A fitted probabilistic PCA model; pickles through its parameters.
 #[pyclass(module = "elbo._native", name = "PpcaModel", frozen)]
 #[derive(Debug, Clone)]
@@ -74,12 +80,7 @@ impl PyPpca {
         Ok(Self { inner })
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(
-        Bound<'py, PyAny>,
-        (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>, f64),
-    )> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
         let py = slf.py();
         let m = &slf.get().inner;
         let make = slf.get_type().getattr("from_components")?;

@@ -51,8 +51,7 @@ impl Iterator for PyChunks {
                 Ok(chunk) => Some(
                     chunk
                         .extract::<PyReadonlyArray2<'_, f64>>()
-                        .map(|a| a.as_array().to_owned())
-                        .map_err(PyErr::from),
+                        .map(|a| a.as_array().to_owned()),
                 ),
             }
         });
