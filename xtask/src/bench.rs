@@ -278,6 +278,8 @@ struct Ctx {
     examples: PathBuf,
     elbo_bin: PathBuf,
     python: PathBuf,
+    /// The python of the Python package's venv (elbo installed, scikit-learn 1.9.1).
+    elbo_python: PathBuf,
     peers: PathBuf,
     gmm_dir: PathBuf,
     bmm_dir: PathBuf,
@@ -416,6 +418,41 @@ fn cases(c: &Ctx, s: &Sizes) -> Vec<Case> {
             measure: Measure::Json,
             check: Check::ShowBounds,
             target: None,
+            floor: None,
+            runs: None,
+        });
+    }
+
+    // From Python: the binding's overhead on top of the per-iteration cases above.
+    for Gmm {
+        name,
+        n,
+        d,
+        k,
+        covariance: cov,
+        target,
+        ..
+    } in GMM_CASES
+    {
+        let n = n / s.gmm_n_div;
+        let iters = s.gmm_iters.to_string();
+        let side = |imp: &str| {
+            Side::new(
+                &c.elbo_python,
+                &[&py("gmm_python.py"), imp, &gmm_dir, name, "--iters", &iters],
+            )
+        };
+        out.push(Case {
+            id: format!("gmm-py-{name}"),
+            group: "gmm-py",
+            label: format!("N={}, d={d}, K={k}, {cov}", count(n)),
+            unit: Unit::MsPerIter,
+            elbo: side("elbo"),
+            peer: Some(side("sklearn")),
+            peer_name: "scikit-learn",
+            measure: Measure::Json,
+            check: Check::SameBounds(1e-8),
+            target: Some(target),
             floor: None,
             runs: None,
         });
@@ -718,6 +755,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         examples: release.join("examples"),
         elbo_bin: release.join("elbo"),
         python: python.clone(),
+        elbo_python: crate::python::venv_python()?,
         peers: root.join("bench").join("peers"),
         gmm_dir: work.join("gmm"),
         bmm_dir: work.join("bmm"),
@@ -733,6 +771,11 @@ pub fn bench(args: &[String]) -> Result<()> {
         .collect();
     if selected.is_empty() {
         bail!("no case id contains any of {:?}", opts.only);
+    }
+
+    if selected.iter().any(|c| c.group == "gmm-py") {
+        step("the Python package: pip install crates/elbo-py into its venv");
+        crate::python::install(&root)?;
     }
 
     step("writing the inputs both sides read");
@@ -1284,7 +1327,7 @@ fn fmt_share((lo, hi): (f64, f64)) -> String {
 }
 
 /// The report's sections: group id, short name for the summary, title.
-const GROUPS: [(&str, &str, &str); 6] = [
+const GROUPS: [(&str, &str, &str); 7] = [
     (
         "gmm-iter",
         "GMM iteration",
@@ -1294,6 +1337,11 @@ const GROUPS: [(&str, &str, &str); 6] = [
         "gmm-fit",
         "GMM whole fit",
         "Gaussian mixture, whole fit with k-means++ initialisation (elbo-em vs scikit-learn)",
+    ),
+    (
+        "gmm-py",
+        "GMM from Python",
+        "Gaussian mixture from Python: elbo.GaussianMixture(...).fit(X) vs scikit-learn's, same start",
     ),
     (
         "bmm",
@@ -1590,6 +1638,16 @@ The step runs the same kernels on both sides; the Rust loop saves the Python dis
 GEMM (20 → 400 → 784 on k·n codes); elbo-vae processes all points together in chunks of ≈ 1000
 codes, computes Σ_d x_d l_d as a batched matrix–vector product instead of materialising x k
 times, and does not build the BCE temporaries."
+        }
+        "gmm-py" => {
+            "\
+The per-iteration cases again, from Python: `bench/peers/gmm_python.py` builds
+`elbo.GaussianMixture` (the `crates/elbo-py` package, built by maturin into its venv) or
+scikit-learn's with the same `weights_init` / `means_init` / `precisions_init`, `tol = 0` and
+`max_iter = iters`, and times the whole `fit(X)`: the time per iteration includes each
+library's validation, start-up and final pass. Both sides run in the same python. The binding
+reads the numpy array in place and releases the GIL, so its ratio should stay within about
+10 % of the Rust ratio of the same case (one iteration from identical parameters, above)."
         }
         "stream" => {
             "\
@@ -2026,6 +2084,7 @@ mod tests {
             examples: PathBuf::from("/r/target/release/examples"),
             elbo_bin: PathBuf::from("/r/target/release/elbo"),
             python: PathBuf::from("/v/bin/python"),
+            elbo_python: PathBuf::from("/p/bin/python"),
             peers: PathBuf::from("/r/bench/peers"),
             gmm_dir: PathBuf::from("/r/target/bench/gmm"),
             bmm_dir: PathBuf::from("/r/target/bench/bmm"),

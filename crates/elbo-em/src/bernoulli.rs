@@ -20,7 +20,7 @@ use crate::data::{
 };
 use crate::engine::{Engine, Kernel, Output, evaluate};
 use crate::error::EmError;
-use crate::fit::{Fit, Stepper, run_fit};
+use crate::fit::{Fit, Observer, Stepper, run_fit, run_fit_observed};
 use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
 use crate::params::{Common, Init, check_finite_values, check_weights};
 use crate::strategy::{ChunkSource, Core, Family, InMemory, IterationTrace, Streamed, first_chunk};
@@ -221,6 +221,30 @@ impl ValidBernoulliMixtureParams {
             self.0.common.tol,
             "BernoulliMixture",
             started,
+        )
+    }
+    /// Fits (with sample weights if given), calling `observer` after every iteration; the
+    /// observer can stop the fit, which then returns [`EmError::Interrupted`].
+    ///
+    /// # Errors
+    /// As [`BernoulliMixtureParams::fit_weighted`], and [`EmError::Interrupted`].
+    pub fn fit_observed<A: Element>(
+        &self,
+        x: ArrayView2<'_, A>,
+        sample_weight: Option<ArrayView1<'_, f64>>,
+        observer: Observer<'_>,
+    ) -> Result<Fit<BernoulliMixture>, EmError> {
+        let started = Instant::now();
+        let mut em = BernoulliEm::new(self, x, sample_weight)?;
+        let runs = em.runs();
+        run_fit_observed(
+            &mut em,
+            runs,
+            self.0.common.max_iter,
+            self.0.common.tol,
+            "BernoulliMixture",
+            started,
+            observer,
         )
     }
 }

@@ -209,6 +209,16 @@ pub enum EmError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The fit's observer asked it to stop (e.g. on Ctrl-C); no model is returned.
+    #[error(
+        "the fit was stopped by its caller after iteration {iteration} of initialisation {run}; fit again to start over"
+    )]
+    Interrupted {
+        /// Index of the initialisation that was running.
+        run: usize,
+        /// Iterations done in that initialisation.
+        iteration: usize,
+    },
     /// A lower-level distribution routine failed.
     #[error(transparent)]
     Distribution(#[from] DistributionError),

@@ -1,5 +1,6 @@
 //! The result of a fit: the model and a report of how EM went.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 /// A fitted model with its EM report (the best of the `n_init` runs).
@@ -32,6 +33,23 @@ pub struct Fit<M> {
     /// gap after each E-step is 0 up to rounding. Empty for models that do not trace.
     pub trace: Vec<crate::strategy::IterationTrace>,
 }
+
+/// What an observer of a fit sees after every EM iteration (see the `fit_observed` methods of
+/// the validated settings). Returning [`ControlFlow::Break`] from the observer stops the fit
+/// with [`crate::EmError::Interrupted`]: the way a caller polls for Ctrl-C, a deadline or a
+/// progress display without a thread of its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Index of the initialisation (restart) running, from 0.
+    pub run: usize,
+    /// Iterations done in this run, from 1.
+    pub iteration: usize,
+    /// The bound that iteration's E-step computed (an entry of [`Fit::lower_bounds`]).
+    pub lower_bound: f64,
+}
+
+/// An observer of a fit, called after every iteration; see [`Progress`].
+pub type Observer<'o> = &'o mut dyn FnMut(&Progress) -> ControlFlow<()>;
 
 /// A stepwise EM driver that [`run_fit`] can run restarts and convergence tests on.
 pub(crate) trait Stepper {
@@ -73,6 +91,20 @@ pub(crate) fn run_fit<S: Stepper>(
     what: &'static str,
     started: std::time::Instant,
 ) -> Result<Fit<S::Model>, crate::EmError> {
+    let mut go_on = |_: &Progress| ControlFlow::Continue(());
+    run_fit_observed(em, runs, max_iter, tol, what, started, &mut go_on)
+}
+
+/// [`run_fit`] with an observer called after every iteration, which may stop the fit.
+pub(crate) fn run_fit_observed<S: Stepper>(
+    em: &mut S,
+    runs: usize,
+    max_iter: usize,
+    tol: f64,
+    what: &'static str,
+    started: std::time::Instant,
+    observer: Observer<'_>,
+) -> Result<Fit<S::Model>, crate::EmError> {
     let mut best: Option<Run<S::Model>> = None;
     let mut init_bounds = Vec::with_capacity(runs);
     for run in 0..runs {
@@ -86,6 +118,14 @@ pub(crate) fn run_fit<S: Stepper>(
             let bound = em.step()?;
             bounds.push(bound);
             tracing::trace!(model = what, run, iteration, bound, "EM iteration");
+            let progress = Progress {
+                run,
+                iteration,
+                lower_bound: bound,
+            };
+            if observer(&progress).is_break() {
+                return Err(crate::EmError::Interrupted { run, iteration });
+            }
             if (bound - previous).abs() < tol {
                 converged = true;
                 break;

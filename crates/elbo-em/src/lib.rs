@@ -65,7 +65,7 @@ pub use bernoulli::{
 pub use bound::mixture_elbo;
 pub use data::Element;
 pub use error::EmError;
-pub use fit::Fit;
+pub use fit::{Fit, Observer, Progress};
 pub use gaussian::{GaussianEm, GaussianMixture};
 pub use params::{
     Covariance, Covariances, GaussianGiven, GaussianMixtureParams, GivenSpread, Init, InitMethod,

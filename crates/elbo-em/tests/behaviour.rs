@@ -487,3 +487,64 @@ fn mixture_elbo_equals_log_likelihood_under_the_posterior() {
     assert!((ll - worse - kl).abs() < 1e-9, "{ll} − {worse} vs KL {kl}");
     assert!(kl > 1e-3);
 }
+
+/// The observer of `fit_observed` sees every iteration's bound (the same as the fit's trace)
+/// and stops the fit when it breaks, for each family that has one.
+#[test]
+fn observer_sees_every_iteration_and_can_stop_the_fit() {
+    use elbo_em::{BayesianGaussianMixture, EmError, Progress};
+    use std::ops::ControlFlow;
+
+    // Overlapping components, so that EM takes many small steps.
+    let (x, _) = sample(&separated_truth(), 600, 4);
+    let x = &x * 0.15;
+    let params = GaussianMixture::params(4)
+        .covariance(Covariance::Diag)
+        .n_init(2)
+        .tol(1e-10)
+        .check()
+        .unwrap();
+    let plain = params.fit(x.view()).unwrap();
+    let mut seen: Vec<Progress> = Vec::new();
+    let observed = params
+        .fit_observed(x.view(), None, &mut |p: &Progress| {
+            seen.push(*p);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(observed.lower_bounds, plain.lower_bounds);
+    let best: Vec<f64> = seen
+        .iter()
+        .filter(|p| p.run == plain.best_init)
+        .map(|p| p.lower_bound)
+        .collect();
+    assert_eq!(best, plain.lower_bounds);
+    assert_eq!(seen.iter().map(|p| p.run).max(), Some(1));
+
+    let mut stop_at_3 = |p: &Progress| {
+        if p.iteration == 3 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    match params.fit_observed(x.view(), None, &mut stop_at_3) {
+        Err(EmError::Interrupted {
+            run: 0,
+            iteration: 3,
+        }) => {}
+        other => panic!("expected an interruption at iteration 3, got {other:?}"),
+    }
+    let bayes = BayesianGaussianMixture::params(4)
+        .tol(1e-10)
+        .check()
+        .unwrap();
+    match bayes.fit_observed(x.view(), &mut stop_at_3) {
+        Err(EmError::Interrupted { iteration: 3, .. }) => {}
+        other => panic!("expected an interruption at iteration 3, got {other:?}"),
+    }
+    // scikit-learn's score_samples of the variational model normalises its responsibilities.
+    let model = bayes.fit(x.view()).unwrap().model;
+    let scores = model.score_samples(x.view()).unwrap();
+    assert!(scores.iter().all(|v| v.is_finite()));
+}

@@ -13,7 +13,7 @@ use elbo_distributions::cholesky;
 use crate::data::{Element, prepare};
 use crate::engine::{Engine, Kernel, exp_nonpositive, ln_at_least_one};
 use crate::error::EmError;
-use crate::fit::{Fit, Stepper, run_fit};
+use crate::fit::{Fit, Observer, Stepper, run_fit, run_fit_observed};
 use crate::gaussian::kernel::{GaussAcc, GaussKernel, n_pairs, pair_index};
 use crate::gaussian::precisions_cholesky_from_covariances;
 use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
@@ -734,6 +734,30 @@ impl ValidBayesianGaussianMixtureParams {
             self.tol(),
             "BayesianGaussianMixture",
             started,
+        )
+    }
+
+    /// Fits, calling `observer` after every iteration (with scikit-learn's bound); the
+    /// observer can stop the fit, which then returns [`EmError::Interrupted`].
+    ///
+    /// # Errors
+    /// As [`BayesianGaussianMixtureParams::fit`], and [`EmError::Interrupted`].
+    pub fn fit_observed<A: Element>(
+        &self,
+        x: ArrayView2<'_, A>,
+        observer: Observer<'_>,
+    ) -> Result<Fit<BayesianGaussianMixture>, EmError> {
+        let started = Instant::now();
+        let mut em = BayesianEm::new(self, x)?;
+        let runs = em.runs();
+        run_fit_observed(
+            &mut em,
+            runs,
+            self.max_iter(),
+            self.tol(),
+            "BayesianGaussianMixture",
+            started,
+            observer,
         )
     }
 }

@@ -327,6 +327,24 @@ impl BayesianGaussianMixture {
         Ok(())
     }
 
+    /// scikit-learn's `score_samples` for this model: per row, the log-sum-exp over components
+    /// of `E[ln π_k] + E[ln N(x_i; μ_k, Λ_k⁻¹)]`, `[N]`. This normalises the responsibilities;
+    /// it is not a density (for held-out nats, score the point estimate,
+    /// [`to_gaussian_mixture`](Self::to_gaussian_mixture)).
+    ///
+    /// # Errors
+    /// As [`BayesianGaussianMixture::predict_proba`].
+    pub fn score_samples<A: Element>(&self, x: ArrayView2<'_, A>) -> Result<Array1<f64>, EmError> {
+        let x = prepare_for_model(x, self.n_features())?;
+        let mut out = Array1::zeros(x.nrows());
+        evaluate(
+            &BayesKernel::for_model(self),
+            x.view(),
+            Output::LnProb(out.view_mut()),
+        );
+        Ok(out)
+    }
+
     /// The component of highest responsibility of each row, `[N]`.
     ///
     /// # Errors

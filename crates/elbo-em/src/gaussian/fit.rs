@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::{Element, check_sample_weight, effective_rows, prepare};
 use crate::engine::Engine;
 use crate::error::EmError;
-use crate::fit::{Fit, Stepper, run_fit};
+use crate::fit::{Fit, Observer, Stepper, run_fit_observed};
 use crate::init::{Start, kmeans, kmeans_plusplus, random_rows, weighted_mean};
 use crate::params::{
     Covariance, Covariances, GaussianMixtureParams, GivenSpread, Init, ValidGaussianMixtureParams,
@@ -211,6 +211,31 @@ impl ValidGaussianMixtureParams {
         sample_weight: ArrayView1<'_, f64>,
     ) -> Result<Fit<GaussianMixture>, EmError> {
         fit_impl(self, x, Some(sample_weight))
+    }
+
+    /// Fits (with sample weights if given), calling `observer` after every iteration; the
+    /// observer can stop the fit, which then returns [`EmError::Interrupted`].
+    ///
+    /// # Errors
+    /// As [`GaussianMixtureParams::fit_weighted`], and [`EmError::Interrupted`].
+    pub fn fit_observed<A: Element>(
+        &self,
+        x: ArrayView2<'_, A>,
+        sample_weight: Option<ArrayView1<'_, f64>>,
+        observer: Observer<'_>,
+    ) -> Result<Fit<GaussianMixture>, EmError> {
+        let started = Instant::now();
+        let mut em = GaussianEm::new(self, x, sample_weight)?;
+        let runs = em.runs();
+        run_fit_observed(
+            &mut em,
+            runs,
+            self.max_iter(),
+            self.tol(),
+            "GaussianMixture",
+            started,
+            observer,
+        )
     }
 }
 
@@ -551,7 +576,7 @@ impl GaussianMixtureParams {
         };
         em.initialise(0)?;
         let (max_iter, tol) = (em.params.max_iter(), em.params.tol());
-        run_fit(&mut em, runs, max_iter, tol, "GaussianMixture", started)
+        crate::fit::run_fit(&mut em, runs, max_iter, tol, "GaussianMixture", started)
     }
 }
 
@@ -563,13 +588,15 @@ fn fit_impl<A: Element>(
     let started = Instant::now();
     let mut em = GaussianEm::new(p, x, sample_weight)?;
     let runs = em.runs();
-    run_fit(
+    let mut go_on = |_: &crate::fit::Progress| std::ops::ControlFlow::Continue(());
+    run_fit_observed(
         &mut em,
         runs,
         p.max_iter(),
         p.tol(),
         "GaussianMixture",
         started,
+        &mut go_on,
     )
 }
 
