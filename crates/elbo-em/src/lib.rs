@@ -65,6 +65,7 @@ pub use data::Element;
 pub use error::EmError;
 pub use fit::Fit;
 pub use gaussian::{GaussianEm, GaussianMixture};
+pub use init::kmeans_centres;
 pub use params::{
     Covariance, Covariances, GaussianGiven, GaussianMixtureParams, GivenSpread, Init,
     ValidGaussianMixtureParams,
