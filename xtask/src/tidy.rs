@@ -33,11 +33,11 @@ mod tests {
             .collect()
     }
 
-    /// **Architecture Invariant**: the EM, distributions and datasets crates never reach
+    /// **Architecture Invariant**: the EM, HMM, distributions and datasets crates never reach
     /// libtorch, with any kind of edge (normal, build or dev), so their users need no libtorch.
     #[test]
     fn torch_free_crates_do_not_reach_torch() {
-        for krate in ["elbo-distributions", "elbo-datasets", "elbo-em"] {
+        for krate in ["elbo-distributions", "elbo-datasets", "elbo-em", "elbo-hmm"] {
             let tree = cargo_tree(&["-p", krate, "-e", "normal,build,dev"]);
             let names = crate_names(&tree);
             assert!(
@@ -57,7 +57,13 @@ mod tests {
     /// errors; the subscriber and `anyhow` belong to the binary, the runner and xtask.
     #[test]
     fn libraries_do_not_depend_on_subscriber_or_anyhow() {
-        for krate in ["elbo-distributions", "elbo-datasets", "elbo-em", "elbo-vae"] {
+        for krate in [
+            "elbo-distributions",
+            "elbo-datasets",
+            "elbo-em",
+            "elbo-hmm",
+            "elbo-vae",
+        ] {
             let tree = cargo_tree(&["-p", krate, "-e", "normal", "--depth", "1"]);
             let names = crate_names(&tree);
             for banned in ["tracing-subscriber", "anyhow"] {
@@ -127,6 +133,7 @@ mod tests {
             "elbo-distributions",
             "elbo-datasets",
             "elbo-em",
+            "elbo-hmm",
             "elbo-vae",
             "elbo-runner",
         ] {

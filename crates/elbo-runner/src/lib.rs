@@ -8,6 +8,7 @@
 //! - [`train`]: the VAE training loop (Adam, epochs, checkpoints, resume) and its evaluation;
 //! - [`figures`] and [`report`]: PNG figures and the report (`report.md`, `report.html`);
 //! - [`commands`]: `elbo gmm …`, `elbo vae sample`, `elbo eval` on single models;
+//! - [`hmm_commands`]: `elbo hmm fit | decode | score | sample`;
 //! - [`atomic`]: every file is written to a temporary name, then renamed.
 
 pub mod atomic;
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod datasets;
 pub mod experiment;
 pub mod figures;
+pub mod hmm_commands;
 pub mod info;
 pub mod preset;
 pub mod report;
