@@ -62,6 +62,7 @@ pub use bernoulli::{
     ValidBernoulliMixtureParams,
 };
 pub use data::Element;
+pub use engine::exp_nonpositive;
 pub use error::EmError;
 pub use fit::Fit;
 pub use gaussian::{GaussianEm, GaussianMixture};

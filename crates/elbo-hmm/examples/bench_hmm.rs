@@ -115,30 +115,55 @@ fn start(x: &Array2<f64>) -> Value {
 fn write_cases(dir: &Path, n_div: usize) -> Res<()> {
     std::fs::create_dir_all(dir)?;
     let model = truth()?;
-    for (name, n_seq, len) in [("hmm_100k", 1usize, 100_000usize), ("hmm_1000x100", 1000, 100)] {
-        let (n_seq, len) = if n_seq == 1 { (1, len / n_div) } else { (n_seq / n_div, len) };
+    for (name, n_seq, len) in [
+        ("hmm_100k", 1usize, 100_000usize),
+        ("hmm_1000x100", 1000, 100),
+    ] {
+        let (n_seq, len) = if n_seq == 1 {
+            (1, len / n_div)
+        } else {
+            (n_seq / n_div, len)
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(20261207);
-        let parts: Vec<Array2<f64>> = (0..n_seq).map(|_| model.sample(len, &mut rng, None).0).collect();
+        let parts: Vec<Array2<f64>> = (0..n_seq)
+            .map(|_| model.sample(len, &mut rng, None).0)
+            .collect();
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         let x = concatenate(Axis(0), &views)?;
         write_npy(&dir.join(format!("{name}_X.npy")), &x)?;
         let mut init = start(&x);
         init["lengths"] = json!(vec![len; n_seq]);
-        std::fs::write(dir.join(format!("{name}_init.json")), serde_json::to_string(&init)?)?;
+        std::fs::write(
+            dir.join(format!("{name}_init.json")),
+            serde_json::to_string(&init)?,
+        )?;
     }
     Ok(())
 }
 
 fn iter(dir: &Path, case: &str, iters: usize, imp: Implementation) -> Res<()> {
     let x = read_npy(&dir.join(format!("{case}_X.npy")))?;
-    let init: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{case}_init.json")))?)?;
-    let vec1 = |v: &Value| -> Array1<f64> { v.as_array().into_iter().flatten().filter_map(Value::as_f64).collect() };
+    let init: Value = serde_json::from_str(&std::fs::read_to_string(
+        dir.join(format!("{case}_init.json")),
+    )?)?;
+    let vec1 = |v: &Value| -> Array1<f64> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect()
+    };
     let mat = |v: &Value| -> Res<Array2<f64>> {
         let rows: Vec<Array1<f64>> = v.as_array().ok_or("matrix")?.iter().map(vec1).collect();
         let views: Vec<_> = rows.iter().map(|r| r.view().insert_axis(Axis(0))).collect();
         Ok(concatenate(Axis(0), &views)?)
     };
-    let covs: Vec<Array2<f64>> = init["covars"].as_array().ok_or("covars")?.iter().map(mat).collect::<Res<_>>()?;
+    let covs: Vec<Array2<f64>> = init["covars"]
+        .as_array()
+        .ok_or("covars")?
+        .iter()
+        .map(mat)
+        .collect::<Res<_>>()?;
     let views: Vec<_> = covs.iter().map(|c| c.view().insert_axis(Axis(0))).collect();
     let lengths: Vec<usize> = init["lengths"]
         .as_array()

@@ -14,8 +14,14 @@
 //!   likelihood underflows (a far outlier) still works, which plain scaling does not.
 //!
 //! Posteriors `γ_t(k)` are normalised per row; the pair posteriors `ξ_t(j, k)` of each step are
-//! normalised per step and summed over `t` (only the sum is needed by the M-step).
+//! normalised per step and summed over `t` (only the sum is needed by the M-step). In log space
+//! the passes keep the factors they exponentiated — `u_t = e^{α_{t−1} − max}`, the sums
+//! `a_t(k) = Σ_j u_t(j) A_jk` and `v_t = e^{lp_t + β_t − max}` — so that
+//! `γ_t ∝ a_t ⊙ v_t` and `ξ_t ∝ u_t(j) A_jk v_t(k)` need no further exponential: two
+//! exponentials and two logarithms per state and step in all (a vectorisable `e^x` for
+//! `x ≤ 0`, elbo-em's).
 
+use elbo_em::exp_nonpositive;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
 use crate::params::Implementation;
@@ -34,15 +40,30 @@ pub(crate) struct Workspace {
     /// Two rows of `K` temporaries.
     u: Vec<f64>,
     v: Vec<f64>,
+    /// Log: `u_t` per step, `T × K`.
+    u_store: Vec<f64>,
+    /// Log: `a_t` per step (`π` at `t = 0`), `T × K`.
+    a_store: Vec<f64>,
+    /// Log: `v_t` per step, `T × K`.
+    v_store: Vec<f64>,
 }
 
 impl Workspace {
-    fn ensure(&mut self, t: usize, k: usize) {
+    fn ensure(&mut self, t: usize, k: usize, imp: Implementation) {
         let n = t * k;
         if self.alpha.len() < n {
             self.alpha.resize(n, 0.0);
             self.beta.resize(n, 0.0);
-            self.b.resize(n, 0.0);
+        }
+        // Each implementation allocates only its own stores.
+        let stores: [&mut Vec<f64>; 3] = match imp {
+            Implementation::Log => [&mut self.u_store, &mut self.a_store, &mut self.v_store],
+            Implementation::Scaling => [&mut self.b, &mut self.u, &mut self.v],
+        };
+        for store in stores {
+            if store.len() < n {
+                store.resize(n, 0.0);
+            }
         }
         if self.scale.len() < t {
             self.scale.resize(t, 0.0);
@@ -61,6 +82,8 @@ pub(crate) struct Chain {
     pub(crate) startprob: Vec<f64>,
     /// Row-major `A`.
     pub(crate) transmat: Vec<f64>,
+    /// Row-major `Aᵀ` (so that `A v` is a sum of contiguous rows, which vectorises).
+    pub(crate) transmat_t: Vec<f64>,
     pub(crate) ln_startprob: Vec<f64>,
     /// Row-major `ln A`.
     pub(crate) ln_transmat: Vec<f64>,
@@ -70,8 +93,10 @@ impl Chain {
     pub(crate) fn new(startprob: ArrayView1<'_, f64>, transmat: ArrayView2<'_, f64>) -> Self {
         let k = startprob.len();
         let startprob: Vec<f64> = startprob.to_vec();
+        let transmat_t: Vec<f64> = transmat.t().iter().copied().collect();
         let transmat: Vec<f64> = transmat.iter().copied().collect();
         Self {
+            transmat_t,
             k,
             ln_startprob: startprob.iter().map(|p| p.ln()).collect(),
             ln_transmat: transmat.iter().map(|p| p.ln()).collect(),
@@ -79,6 +104,35 @@ impl Chain {
             transmat,
         }
     }
+}
+
+/// `ln x` for `x > 0`, within a few ulp of `f64::ln`, without a call or a table so that short
+/// loops vectorise: `x = 2^e · m`, `m ∈ [√½, √2)`, `ln m = 2 atanh(f)` with
+/// `f = (m − 1)/(m + 1)`, `|f| ≤ 0.172`, by its odd series to `f²¹` (Estrin's scheme). Zero,
+/// subnormal and non-finite inputs go to `f64::ln`.
+#[inline(always)]
+fn ln_positive(x: f64) -> f64 {
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
+    const SQRT_HALF_BITS: u64 = 0x3FE6_A09E_667F_3BCD;
+    if !(f64::MIN_POSITIVE..f64::INFINITY).contains(&x) {
+        return x.ln();
+    }
+    let bits = x.to_bits();
+    // Exponent relative to [√½, √2): subtracting √½'s bits steps the exponent field exactly
+    // where the mantissa crosses √½ (x is normal and ≥ MIN_POSITIVE, so no wrap below).
+    let e = (bits.wrapping_sub(SQRT_HALF_BITS) as i64) >> 52;
+    let m = f64::from_bits((bits as i64 - (e << 52)) as u64);
+    let f = (m - 1.0) / (m + 1.0);
+    let f2 = f * f;
+    let f4 = f2 * f2;
+    let f8 = f4 * f4;
+    let p0 = (2.0 + 2.0 / 3.0 * f2) + (2.0 / 5.0 + 2.0 / 7.0 * f2) * f4;
+    let p1 = (2.0 / 9.0 + 2.0 / 11.0 * f2) + (2.0 / 13.0 + 2.0 / 15.0 * f2) * f4;
+    let p2 = (2.0 / 17.0 + 2.0 / 19.0 * f2) + (2.0 / 21.0) * f4;
+    let ln_m = f * ((p0 + p1 * f8) + p2 * (f8 * f8));
+    let e = e as f64;
+    e * LN2_HI + (ln_m + e * LN2_LO)
 }
 
 /// `ln Σ e^{x_i}` of a short slice (−∞ if every entry is −∞).
@@ -105,7 +159,7 @@ pub(crate) fn forward(
     ws: &mut Workspace,
 ) -> f64 {
     let (t_len, k) = lp.dim();
-    ws.ensure(t_len, k);
+    ws.ensure(t_len, k, imp);
     let lp = lp.as_standard_layout();
     let lp = lp.as_slice().expect("standard layout");
     match imp {
@@ -120,23 +174,30 @@ fn forward_log(chain: &Chain, lp: &[f64], t_len: usize, ws: &mut Workspace) -> f
     for s in 0..k {
         alpha[s] = chain.ln_startprob[s] + lp[s];
     }
-    let u = &mut ws.u[..k];
+    ws.a_store[..k].copy_from_slice(&chain.startprob);
     for t in 1..t_len {
         let (prev, cur) = alpha[(t - 1) * k..(t + 1) * k].split_at_mut(k);
+        let u = &mut ws.u_store[t * k..(t + 1) * k];
+        let a = &mut ws.a_store[t * k..(t + 1) * k];
         let m = prev.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if m == f64::NEG_INFINITY {
             cur.fill(f64::NEG_INFINITY);
+            u.fill(0.0);
+            a.fill(0.0);
             continue;
         }
-        for (uj, &a) in u.iter_mut().zip(prev.iter()) {
-            *uj = (a - m).exp();
+        for (uj, &p) in u.iter_mut().zip(prev.iter()) {
+            *uj = exp_nonpositive(p - m);
         }
-        for (s, c) in cur.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for (j, &uj) in u.iter().enumerate() {
-                acc += uj * chain.transmat[j * k + s];
+        a.fill(0.0);
+        for (j, &uj) in u.iter().enumerate() {
+            let row = &chain.transmat[j * k..(j + 1) * k];
+            for (acc, &tr) in a.iter_mut().zip(row) {
+                *acc += uj * tr;
             }
-            *c = lp[t * k + s] + m + acc.ln();
+        }
+        for ((c, &acc), &l) in cur.iter_mut().zip(a.iter()).zip(&lp[t * k..(t + 1) * k]) {
+            *c = l + m + ln_positive(acc);
         }
     }
     log_sum_exp(&alpha[(t_len - 1) * k..t_len * k])
@@ -220,30 +281,43 @@ fn backward(
         Implementation::Log => {
             let beta = &mut ws.beta[..t_len * k];
             beta[(t_len - 1) * k..].fill(0.0);
-            let v = &mut ws.v[..k];
-            for t in (0..t_len - 1).rev() {
-                let (cur, next) = beta[t * k..(t + 2) * k].split_at_mut(k);
+            for t in (0..t_len).rev() {
+                // v_t = e^{lp_t + β_t − max}, then β_{t−1}(j) = max + ln Σ_k A_jk v_t(k).
+                let v = &mut ws.v_store[t * k..(t + 1) * k];
                 let mut m = f64::NEG_INFINITY;
                 for s in 0..k {
-                    v[s] = lp[(t + 1) * k + s] + next[s];
+                    v[s] = lp[t * k + s] + beta[t * k + s];
                     m = m.max(v[s]);
                 }
                 if m == f64::NEG_INFINITY {
-                    cur.fill(f64::NEG_INFINITY);
+                    v.fill(0.0);
+                    if t > 0 {
+                        beta[(t - 1) * k..t * k].fill(f64::NEG_INFINITY);
+                    }
                     continue;
                 }
                 for vs in v.iter_mut() {
-                    *vs = (*vs - m).exp();
+                    *vs = exp_nonpositive(*vs - m);
                 }
-                for (j, c) in cur.iter_mut().enumerate() {
-                    let row = &chain.transmat[j * k..(j + 1) * k];
-                    let acc: f64 = row.iter().zip(v.iter()).map(|(a, w)| a * w).sum();
-                    *c = m + acc.ln();
+                if t > 0 {
+                    // (A v)_j = Σ_s v_s (Aᵀ)_s,j: whole rows of Aᵀ, accumulated in `cur`.
+                    let cur = &mut beta[(t - 1) * k..t * k];
+                    cur.fill(0.0);
+                    for (s, &vs) in v.iter().enumerate() {
+                        let col = &chain.transmat_t[s * k..(s + 1) * k];
+                        for (c, &a) in cur.iter_mut().zip(col) {
+                            *c += vs * a;
+                        }
+                    }
+                    for c in cur.iter_mut() {
+                        *c = m + ln_positive(*c);
+                    }
                 }
             }
-            let first: Vec<f64> = (0..k)
-                .map(|s| chain.ln_startprob[s] + lp[s] + beta[s])
-                .collect();
+            let mut first = ws.u[..k].to_vec();
+            for s in 0..k {
+                first[s] = chain.ln_startprob[s] + lp[s] + beta[s];
+            }
             log_sum_exp(&first)
         }
         Implementation::Scaling => {
@@ -291,7 +365,7 @@ pub(crate) fn backward_log_prob(
     ws: &mut Workspace,
 ) -> f64 {
     let (t_len, k) = lp.dim();
-    ws.ensure(t_len, k);
+    ws.ensure(t_len, k, imp);
     let lp = lp.as_standard_layout();
     let lp = lp.as_slice().expect("standard layout");
     if imp == Implementation::Scaling {
@@ -311,7 +385,7 @@ pub(crate) fn forward_backward(
     xi_sum: Option<&mut [f64]>,
 ) -> PassResult {
     let (t_len, k) = lp.dim();
-    ws.ensure(t_len, k);
+    ws.ensure(t_len, k, imp);
     let lp = lp.as_standard_layout();
     let lp = lp.as_slice().expect("standard layout");
     let log_prob = match imp {
@@ -330,11 +404,19 @@ pub(crate) fn forward_backward(
         let mut total = 0.0;
         for s in 0..k {
             let g = match imp {
-                Implementation::Log => (alpha[t * k + s] + beta[t * k + s] - log_prob).exp(),
+                Implementation::Log => ws.a_store[t * k + s] * ws.v_store[t * k + s],
                 Implementation::Scaling => alpha[t * k + s] * beta[t * k + s],
             };
             row[s] = g;
             total += g;
+        }
+        if !(total > 0.0 && total.is_finite()) && imp == Implementation::Log {
+            // Every factored product underflowed: this row in log space directly.
+            total = 0.0;
+            for s in 0..k {
+                row[s] = (alpha[t * k + s] + beta[t * k + s] - log_prob).exp();
+                total += row[s];
+            }
         }
         if total > 0.0 {
             row /= total;
@@ -347,18 +429,8 @@ pub(crate) fn forward_backward(
             let next = &beta[t * k..(t + 1) * k];
             match imp {
                 Implementation::Log => {
-                    let ma = prev.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let mut mb = f64::NEG_INFINITY;
-                    for s in 0..k {
-                        v[s] = lp[t * k + s] + next[s];
-                        mb = mb.max(v[s]);
-                    }
-                    for (uj, &a) in u.iter_mut().zip(prev) {
-                        *uj = (a - ma).exp();
-                    }
-                    for vs in v.iter_mut() {
-                        *vs = (*vs - mb).exp();
-                    }
+                    u.copy_from_slice(&ws.u_store[t * k..(t + 1) * k]);
+                    v.copy_from_slice(&ws.v_store[t * k..(t + 1) * k]);
                 }
                 Implementation::Scaling => {
                     u.copy_from_slice(prev);
@@ -498,6 +570,23 @@ mod tests {
             }
         }
         log_sum_exp(&terms)
+    }
+
+    #[test]
+    fn ln_positive_matches_std() {
+        let mut worst = 0.0f64;
+        let mut x = 1e-300;
+        while x < 1e300 {
+            for y in [x, x * 0.7, x * 1.42, x * 1.000_000_1] {
+                let (a, b) = (ln_positive(y), y.ln());
+                worst = worst.max((a - b).abs() / b.abs().max(1e-300));
+            }
+            x *= 1.37;
+        }
+        assert!(worst < 4.0 * f64::EPSILON, "relative error {worst:e}");
+        assert_eq!(ln_positive(1.0), 0.0);
+        assert_eq!(ln_positive(0.0), f64::NEG_INFINITY);
+        assert!((ln_positive(5e-320) - 5e-320f64.ln()).abs() < 1e-12);
     }
 
     #[test]

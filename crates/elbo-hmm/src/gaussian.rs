@@ -719,6 +719,16 @@ impl Emission for GaussianEmission {
     ) -> Result<Self, HmmError> {
         if let Some(g) = given {
             g.check_data(x)?;
+            if g.covariance_type() != st.covariance_type {
+                return Err(HmmError::Given {
+                    name: "covars_",
+                    message: format!(
+                        "the given model's covariances are {:?} but covariance_type is {:?}",
+                        g.covariance_type(),
+                        st.covariance_type
+                    ),
+                });
+            }
         }
         let means = match given {
             Some(g) if !init.has('m') => g.means.clone(),
@@ -733,9 +743,7 @@ impl Emission for GaussianEmission {
             }
         };
         let covars = match given {
-            Some(g) if !init.has('c') && g.covariance_type() == st.covariance_type => {
-                g.covars.clone()
-            }
+            Some(g) if !init.has('c') => g.covars.clone(),
             _ => {
                 let cv = data_covariance(x, st.min_covar);
                 distribute(&cv, st.covariance_type, k)

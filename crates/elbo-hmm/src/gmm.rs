@@ -657,6 +657,17 @@ impl Emission for GmmEmission {
         let m = s.n_mix;
         if let Some(g) = given {
             g.check_data(x)?;
+            if g.covars.kind() != s.covariance_type || g.n_mix() != m {
+                return Err(HmmError::Given {
+                    name: "covars_",
+                    message: format!(
+                        "the given model has {:?} covariances and {} components per state, the settings {:?} and {m}",
+                        g.covars.kind(),
+                        g.n_mix(),
+                        s.covariance_type
+                    ),
+                });
+            }
         }
         let cv = data_covariance(x, s.min_covar);
         let weights = match given {
@@ -689,7 +700,7 @@ impl Emission for GmmEmission {
             }
         };
         let covars = match given {
-            Some(g) if !init.has('c') && g.covars.kind() == s.covariance_type => g.covars.clone(),
+            Some(g) if !init.has('c') => g.covars.clone(),
             _ => match s.covariance_type {
                 Covariance::Full => {
                     let mut a = Array4::zeros((k, m, d, d));

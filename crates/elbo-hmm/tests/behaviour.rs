@@ -294,6 +294,17 @@ fn invalid_settings_name_the_setting() {
         CategoricalHmm::params(2).fit(cat.view(), None),
         Err(HmmError::BadSymbol { row: 1, .. })
     ));
+    // A given model whose covariance type disagrees with the settings.
+    assert!(matches!(
+        GaussianHmm::params(3)
+            .init_params("")
+            .given(truth3())
+            .fit(Array2::zeros((10, 2)).view(), None),
+        Err(HmmError::Given {
+            name: "covars_",
+            ..
+        })
+    ));
     let model = truth3();
     assert!(matches!(
         model.score(Array2::zeros((4, 3)).view(), None),

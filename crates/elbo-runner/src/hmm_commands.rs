@@ -236,13 +236,21 @@ pub fn read_sequences(input: &HmmData) -> anyhow::Result<(Array2<f64>, Option<Ve
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let first = text.lines().next().unwrap_or_default();
-            let first_name = first.split(',').next().unwrap_or_default().trim().trim_matches('"');
+            let first_name = first
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches('"');
             if first_name.is_empty() && !input.skip_columns.iter().any(String::is_empty) {
                 options = options.skip_column("");
             }
             elbo_datasets::read_csv(&name, path, &options)?
         }
-        _ => bail!("{}: unknown data format; give a .csv or .npy file", path.display()),
+        _ => bail!(
+            "{}: unknown data format; give a .csv or .npy file",
+            path.display()
+        ),
     };
     let x = data.features().mapv(f64::from);
     let lengths = match &input.lengths {
@@ -261,7 +269,10 @@ pub fn read_lengths(path: &Path) -> anyhow::Result<Vec<usize>> {
         .enumerate()
         .map(|(i, t)| {
             t.parse::<usize>().with_context(|| {
-                format!("{}: entry {i} is {t:?}, not a sequence length", path.display())
+                format!(
+                    "{}: entry {i} is {t:?}, not a sequence length",
+                    path.display()
+                )
             })
         })
         .collect()
@@ -416,7 +427,10 @@ fn sample(a: &HmmSampleArgs) -> anyhow::Result<String> {
         AnyHmm::Categorical(m) => m.sample(a.n, &mut rng, None),
         AnyHmm::Gmm(m) => m.sample(a.n, &mut rng, None),
     };
-    let mut text = (0..x.ncols()).map(|j| format!("x{j}")).collect::<Vec<_>>().join(",");
+    let mut text = (0..x.ncols())
+        .map(|j| format!("x{j}"))
+        .collect::<Vec<_>>()
+        .join(",");
     text.push_str(",state\n");
     for (row, s) in x.rows().into_iter().zip(&states) {
         let cells: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
