@@ -168,17 +168,38 @@ pub(crate) fn forward(
     }
 }
 
+/// Steps × states above which the log-space forward and backward passes of one sequence run
+/// on two threads (they are independent).
+const PARALLEL_PASSES: usize = 1 << 14;
+
 fn forward_log(chain: &Chain, lp: &[f64], t_len: usize, ws: &mut Workspace) -> f64 {
+    let Workspace {
+        alpha,
+        u_store,
+        a_store,
+        ..
+    } = ws;
+    forward_log_into(chain, lp, t_len, alpha, u_store, a_store)
+}
+
+fn forward_log_into(
+    chain: &Chain,
+    lp: &[f64],
+    t_len: usize,
+    alpha: &mut [f64],
+    u_store: &mut [f64],
+    a_store: &mut [f64],
+) -> f64 {
     let k = chain.k;
-    let alpha = &mut ws.alpha[..t_len * k];
+    let alpha = &mut alpha[..t_len * k];
     for s in 0..k {
         alpha[s] = chain.ln_startprob[s] + lp[s];
     }
-    ws.a_store[..k].copy_from_slice(&chain.startprob);
+    a_store[..k].copy_from_slice(&chain.startprob);
     for t in 1..t_len {
         let (prev, cur) = alpha[(t - 1) * k..(t + 1) * k].split_at_mut(k);
-        let u = &mut ws.u_store[t * k..(t + 1) * k];
-        let a = &mut ws.a_store[t * k..(t + 1) * k];
+        let u = &mut u_store[t * k..(t + 1) * k];
+        let a = &mut a_store[t * k..(t + 1) * k];
         let m = prev.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if m == f64::NEG_INFINITY {
             cur.fill(f64::NEG_INFINITY);
@@ -278,48 +299,7 @@ fn backward(
 ) -> f64 {
     let k = chain.k;
     match imp {
-        Implementation::Log => {
-            let beta = &mut ws.beta[..t_len * k];
-            beta[(t_len - 1) * k..].fill(0.0);
-            for t in (0..t_len).rev() {
-                // v_t = e^{lp_t + β_t − max}, then β_{t−1}(j) = max + ln Σ_k A_jk v_t(k).
-                let v = &mut ws.v_store[t * k..(t + 1) * k];
-                let mut m = f64::NEG_INFINITY;
-                for s in 0..k {
-                    v[s] = lp[t * k + s] + beta[t * k + s];
-                    m = m.max(v[s]);
-                }
-                if m == f64::NEG_INFINITY {
-                    v.fill(0.0);
-                    if t > 0 {
-                        beta[(t - 1) * k..t * k].fill(f64::NEG_INFINITY);
-                    }
-                    continue;
-                }
-                for vs in v.iter_mut() {
-                    *vs = exp_nonpositive(*vs - m);
-                }
-                if t > 0 {
-                    // (A v)_j = Σ_s v_s (Aᵀ)_s,j: whole rows of Aᵀ, accumulated in `cur`.
-                    let cur = &mut beta[(t - 1) * k..t * k];
-                    cur.fill(0.0);
-                    for (s, &vs) in v.iter().enumerate() {
-                        let col = &chain.transmat_t[s * k..(s + 1) * k];
-                        for (c, &a) in cur.iter_mut().zip(col) {
-                            *c += vs * a;
-                        }
-                    }
-                    for c in cur.iter_mut() {
-                        *c = m + ln_positive(*c);
-                    }
-                }
-            }
-            let mut first = ws.u[..k].to_vec();
-            for s in 0..k {
-                first[s] = chain.ln_startprob[s] + lp[s] + beta[s];
-            }
-            log_sum_exp(&first)
-        }
+        Implementation::Log => backward_log_into(chain, lp, t_len, &mut ws.beta, &mut ws.v_store),
         Implementation::Scaling => {
             let beta = &mut ws.beta[..t_len * k];
             let b = &ws.b[..t_len * k];
@@ -357,6 +337,58 @@ fn backward(
     }
 }
 
+/// The log-space backward pass into `beta`, keeping `v_t` in `v_store`; returns ln p(x) from
+/// the first step.
+fn backward_log_into(
+    chain: &Chain,
+    lp: &[f64],
+    t_len: usize,
+    beta: &mut [f64],
+    v_store: &mut [f64],
+) -> f64 {
+    let k = chain.k;
+    let beta = &mut beta[..t_len * k];
+    beta[(t_len - 1) * k..].fill(0.0);
+    for t in (0..t_len).rev() {
+        // v_t = e^{lp_t + β_t − max}, then β_{t−1}(j) = max + ln Σ_k A_jk v_t(k).
+        let v = &mut v_store[t * k..(t + 1) * k];
+        let mut m = f64::NEG_INFINITY;
+        for s in 0..k {
+            v[s] = lp[t * k + s] + beta[t * k + s];
+            m = m.max(v[s]);
+        }
+        if m == f64::NEG_INFINITY {
+            v.fill(0.0);
+            if t > 0 {
+                beta[(t - 1) * k..t * k].fill(f64::NEG_INFINITY);
+            }
+            continue;
+        }
+        for vs in v.iter_mut() {
+            *vs = exp_nonpositive(*vs - m);
+        }
+        if t > 0 {
+            // (A v)_j = Σ_s v_s (Aᵀ)_s,j: whole rows of Aᵀ, accumulated in `cur`.
+            let cur = &mut beta[(t - 1) * k..t * k];
+            cur.fill(0.0);
+            for (s, &vs) in v.iter().enumerate() {
+                let col = &chain.transmat_t[s * k..(s + 1) * k];
+                for (c, &a) in cur.iter_mut().zip(col) {
+                    *c += vs * a;
+                }
+            }
+            for c in cur.iter_mut() {
+                *c = m + ln_positive(*c);
+            }
+        }
+    }
+    let mut first = vec![0.0; k];
+    for s in 0..k {
+        first[s] = chain.ln_startprob[s] + lp[s] + beta[s];
+    }
+    log_sum_exp(&first)
+}
+
 /// ln p(x) from the backward pass alone (after a forward pass, as the scaled units need it).
 pub(crate) fn backward_log_prob(
     imp: Implementation,
@@ -389,13 +421,39 @@ pub(crate) fn forward_backward(
     let lp = lp.as_standard_layout();
     let lp = lp.as_slice().expect("standard layout");
     let log_prob = match imp {
-        Implementation::Log => forward_log(chain, lp, t_len, ws),
-        Implementation::Scaling => forward_scaling(chain, lp, t_len, ws),
+        Implementation::Log => {
+            // The two log-space passes are independent: on two threads for long sequences.
+            let Workspace {
+                alpha,
+                beta,
+                u_store,
+                a_store,
+                v_store,
+                ..
+            } = &mut *ws;
+            if t_len * k >= PARALLEL_PASSES {
+                rayon::join(
+                    || forward_log_into(chain, lp, t_len, alpha, u_store, a_store),
+                    || backward_log_into(chain, lp, t_len, beta, v_store),
+                )
+                .0
+            } else {
+                let f = forward_log_into(chain, lp, t_len, alpha, u_store, a_store);
+                backward_log_into(chain, lp, t_len, beta, v_store);
+                f
+            }
+        }
+        Implementation::Scaling => {
+            let f = forward_scaling(chain, lp, t_len, ws);
+            if f.is_finite() {
+                backward(imp, chain, lp, t_len, ws);
+            }
+            f
+        }
     };
     if !log_prob.is_finite() {
         return PassResult { log_prob };
     }
-    backward(imp, chain, lp, t_len, ws);
     let alpha = &ws.alpha[..t_len * k];
     let beta = &ws.beta[..t_len * k];
     // Posteriors, normalised per row.
