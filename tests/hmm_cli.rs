@@ -61,8 +61,24 @@ fn fit_decode_score_sample_match_the_library() {
     let model = dir.join("model.json");
     let report = ok(&elbo()
         .current_dir(dir)
-        .args(["hmm", "fit", "--data", "x.csv", "--lengths", "lengths.txt", "-k", "2"])
-        .args(["--covariance-type", "full", "--n-iter", "50", "--tol", "1e-4"])
+        .args([
+            "hmm",
+            "fit",
+            "--data",
+            "x.csv",
+            "--lengths",
+            "lengths.txt",
+            "-k",
+            "2",
+        ])
+        .args([
+            "--covariance-type",
+            "full",
+            "--n-iter",
+            "50",
+            "--tol",
+            "1e-4",
+        ])
         .args(["--n-init", "2", "--seed", "3", "--out", "model.json"])
         .output()
         .unwrap());
@@ -109,7 +125,16 @@ fn fit_decode_score_sample_match_the_library() {
 
     ok(&elbo()
         .current_dir(dir)
-        .args(["hmm", "sample", "--model", "model.json", "-n", "40", "--seed", "1"])
+        .args([
+            "hmm",
+            "sample",
+            "--model",
+            "model.json",
+            "-n",
+            "40",
+            "--seed",
+            "1",
+        ])
         .args(["--out", "samples.csv"])
         .output()
         .unwrap());
@@ -127,7 +152,16 @@ fn bad_lengths_fail_naming_the_values() {
     write_inputs(dir, &x, &[150, 100, 49]);
     let out = elbo()
         .current_dir(dir)
-        .args(["hmm", "fit", "--data", "x.csv", "--lengths", "lengths.txt", "-k", "2"])
+        .args([
+            "hmm",
+            "fit",
+            "--data",
+            "x.csv",
+            "--lengths",
+            "lengths.txt",
+            "-k",
+            "2",
+        ])
         .args(["--out", "model.json"])
         .output()
         .unwrap();

@@ -427,18 +427,34 @@ fn cases(c: &Ctx, s: &Sizes) -> Vec<Case> {
     let hmm_dir = c.hmm_dir.display().to_string();
     let hmm_iters = s.gmm_iters.min(6).to_string();
     for (name, label) in [
-        ("hmm_100k", format!("one sequence of {} steps", count(100_000 / s.gmm_n_div))),
-        ("hmm_1000x100", format!("{} sequences × 100 steps", count(1000 / s.gmm_n_div))),
+        (
+            "hmm_100k",
+            format!("one sequence of {} steps", count(100_000 / s.gmm_n_div)),
+        ),
+        (
+            "hmm_1000x100",
+            format!("{} sequences × 100 steps", count(1000 / s.gmm_n_div)),
+        ),
     ] {
         out.push(Case {
             id: format!("hmm-iter-{}", name.trim_start_matches("hmm_")),
             group: "hmm",
             label: format!("Baum–Welch iteration, GaussianHMM full, K=8, d=4, {label}"),
             unit: Unit::MsPerIter,
-            elbo: Side::new(&ex("bench_hmm"), &["iter", &hmm_dir, name, "--iters", &hmm_iters]),
+            elbo: Side::new(
+                &ex("bench_hmm"),
+                &["iter", &hmm_dir, name, "--iters", &hmm_iters],
+            ),
             peer: Some(Side::new(
                 &c.python,
-                &[&py("hmm_hmmlearn.py"), "iter", &hmm_dir, name, "--iters", &hmm_iters],
+                &[
+                    &py("hmm_hmmlearn.py"),
+                    "iter",
+                    &hmm_dir,
+                    name,
+                    "--iters",
+                    &hmm_iters,
+                ],
             )),
             peer_name: "hmmlearn",
             measure: Measure::Json,
