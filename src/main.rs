@@ -58,6 +58,9 @@ enum Command {
     /// Gaussian (or Bernoulli) mixtures on a data file, like scikit-learn's GaussianMixture.
     #[command(subcommand)]
     Gmm(GmmCommand),
+    /// Hidden Markov models on a data file, like hmmlearn's GaussianHMM / CategoricalHMM / GMMHMM.
+    #[command(subcommand)]
+    Hmm(elbo_runner::hmm_commands::HmmCommand),
     /// Trained VAEs (a run's models/<name>/ checkpoint).
     #[cfg(feature = "torch")]
     #[command(subcommand)]
@@ -304,6 +307,10 @@ fn run(command: Command, log: &logging::LogFile) -> anyhow::Result<()> {
                 .init(init.into())
                 .seed(seed);
             println!("{}", commands::gmm_fit(&data, &params, &out)?);
+            Ok(())
+        }
+        Command::Hmm(cmd) => {
+            print!("{}", elbo_runner::hmm_commands::run(&cmd)?);
             Ok(())
         }
         Command::Gmm(GmmCommand::Predict { model, data }) => {

@@ -30,6 +30,8 @@ const PEAK_FP64: f64 = 116.6e9;
 const PEAK_FP32: f64 = 231.9e9;
 /// The scikit-learn release the peers are installed at when missing.
 const SKLEARN_VERSION: &str = "1.9.1";
+/// The hmmlearn the HMM peer runs (the version elbo-hmm's parity fixtures come from).
+const HMMLEARN_VERSION: &str = "0.3.3";
 
 const HELP: &str = "\
 cargo xtask bench [--quick] [--out DIR] [--only SUBSTR]... [--threads N]
@@ -283,6 +285,7 @@ struct Ctx {
     peers: PathBuf,
     gmm_dir: PathBuf,
     bmm_dir: PathBuf,
+    hmm_dir: PathBuf,
     runs_dir: PathBuf,
     data_dir: PathBuf,
     threads: u32,
@@ -453,6 +456,49 @@ fn cases(c: &Ctx, s: &Sizes) -> Vec<Case> {
             measure: Measure::Json,
             check: Check::SameBounds(1e-8),
             target: Some(target),
+            floor: None,
+            runs: None,
+        });
+    }
+
+    // elbo-hmm against hmmlearn 0.3.3: one Baum–Welch iteration, GaussianHMM, full covariances,
+    // K = 8, d = 4, the same data and starting parameters on both sides.
+    let hmm_dir = c.hmm_dir.display().to_string();
+    let hmm_iters = s.gmm_iters.min(6).to_string();
+    for (name, label) in [
+        (
+            "hmm_100k",
+            format!("one sequence of {} steps", count(100_000 / s.gmm_n_div)),
+        ),
+        (
+            "hmm_1000x100",
+            format!("{} sequences × 100 steps", count(1000 / s.gmm_n_div)),
+        ),
+    ] {
+        out.push(Case {
+            id: format!("hmm-iter-{}", name.trim_start_matches("hmm_")),
+            group: "hmm",
+            label: format!("Baum–Welch iteration, GaussianHMM full, K=8, d=4, {label}"),
+            unit: Unit::MsPerIter,
+            elbo: Side::new(
+                &ex("bench_hmm"),
+                &["iter", &hmm_dir, name, "--iters", &hmm_iters],
+            ),
+            peer: Some(Side::new(
+                &c.python,
+                &[
+                    &py("hmm_hmmlearn.py"),
+                    "iter",
+                    &hmm_dir,
+                    name,
+                    "--iters",
+                    &hmm_iters,
+                ],
+            )),
+            peer_name: "hmmlearn",
+            measure: Measure::Json,
+            check: Check::SameBounds(1e-8),
+            target: Some(10.0),
             floor: None,
             runs: None,
         });
@@ -736,6 +782,8 @@ pub fn bench(args: &[String]) -> Result<()> {
             "elbo-em",
             "-p",
             "elbo-vae",
+            "-p",
+            "elbo-hmm",
             "--bin",
             "elbo",
             "--example",
@@ -746,6 +794,8 @@ pub fn bench(args: &[String]) -> Result<()> {
             "bench_step",
             "--example",
             "bench_stream",
+            "--example",
+            "bench_hmm",
         ],
     )?;
     let release = target_dir.join("release");
@@ -759,6 +809,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         peers: root.join("bench").join("peers"),
         gmm_dir: work.join("gmm"),
         bmm_dir: work.join("bmm"),
+        hmm_dir: work.join("hmm"),
         runs_dir: out_dir.join("runs"),
         data_dir: data_dir.clone(),
         threads: opts.threads,
@@ -797,6 +848,16 @@ pub fn bench(args: &[String]) -> Result<()> {
             &["write", &bmm, "--data-dir", &data, "--n", &n],
         );
         run_child(&side, &env, &raw_dir.join("write-bmm"), Measure::Wall)?;
+    }
+
+    if selected.iter().any(|c| c.group == "hmm") {
+        let hmm = ctx.hmm_dir.display().to_string();
+        let n_div = sizes.gmm_n_div.to_string();
+        let side = Side::new(
+            &ctx.examples.join("bench_hmm"),
+            &["write", &hmm, "--n-div", &n_div],
+        );
+        run_child(&side, &env, &raw_dir.join("write-hmm"), Measure::Wall)?;
     }
 
     let mut load = vec![load_average()];
@@ -917,25 +978,26 @@ fn ensure_peers(python: &Path) -> Result<()> {
             torch::TORCH_VERSION
         );
     }
-    if ok("import sklearn, numpy, threadpoolctl") {
+    if ok("import sklearn, numpy, threadpoolctl, hmmlearn") {
         say(&format!(
-            "peers: scikit-learn and numpy present in {}",
+            "peers: scikit-learn, hmmlearn and numpy present in {}",
             python.display()
         ));
         return Ok(());
     }
     step(&format!(
-        "pip install scikit-learn=={SKLEARN_VERSION} numpy (into {})",
+        "pip install scikit-learn=={SKLEARN_VERSION} hmmlearn=={HMMLEARN_VERSION} numpy (into {})",
         python.display()
     ));
     let status = Command::new(python)
         .args(["-m", "pip", "install", "--disable-pip-version-check"])
         .arg(format!("scikit-learn=={SKLEARN_VERSION}"))
+        .arg(format!("hmmlearn=={HMMLEARN_VERSION}"))
         .arg("numpy")
         .stdout(std::io::stderr())
         .status()
         .context("could not start pip for the peers")?;
-    if !status.success() || !ok("import sklearn, numpy") {
+    if !status.success() || !ok("import sklearn, numpy, hmmlearn") {
         bail!(
             "could not install scikit-learn and numpy into {}",
             python.display()
@@ -1327,7 +1389,7 @@ fn fmt_share((lo, hi): (f64, f64)) -> String {
 }
 
 /// The report's sections: group id, short name for the summary, title.
-const GROUPS: [(&str, &str, &str); 7] = [
+const GROUPS: [(&str, &str, &str); 8] = [
     (
         "gmm-iter",
         "GMM iteration",
@@ -1347,6 +1409,11 @@ const GROUPS: [(&str, &str, &str); 7] = [
         "bmm",
         "BMM iteration",
         "Bernoulli mixture, one EM iteration on binarised Fashion-MNIST (elbo-em vs numpy)",
+    ),
+    (
+        "hmm",
+        "HMM iteration",
+        "Hidden Markov model, one Baum–Welch iteration from identical parameters (elbo-hmm vs hmmlearn)",
     ),
     (
         "vae",
@@ -1661,6 +1728,15 @@ until the model's log-likelihood comes within 1 % of batch EM's converged value 
 evaluation is not timed); online EM is `Strategy::Online { batch_size: 10000, decay: 0.6 }`,
 one iteration = a full E-step pass plus an epoch of mini-batch updates. The \"peer\" here is
 elbo-em's own batch EM: a ratio above 1 means online EM got there first."
+        }
+        "hmm" => {
+            "\
+`crates/elbo-hmm/examples/bench_hmm.rs` against `bench/peers/hmm_hmmlearn.py` (hmmlearn 0.3.3):
+one Baum–Welch iteration of a GaussianHMM with full covariances, K = 8 states, d = 4, on data
+drawn from a fixed 8-state HMM, (a) one sequence of 100,000 steps, (b) 1,000 sequences of 100
+steps; both sides start from the same written parameters and run single-iteration fits in a
+row (`n_iter = 1`, `init_params = \"\"`, the \"log\" implementation, hmmlearn's default), so
+the log-likelihoods of the first and last iterations are compared too."
         }
         "e2e" => {
             "\
@@ -2087,6 +2163,7 @@ mod tests {
             elbo_python: PathBuf::from("/p/bin/python"),
             peers: PathBuf::from("/r/bench/peers"),
             gmm_dir: PathBuf::from("/r/target/bench/gmm"),
+            hmm_dir: PathBuf::from("/r/target/bench/hmm"),
             bmm_dir: PathBuf::from("/r/target/bench/bmm"),
             runs_dir: PathBuf::from("/r/target/bench/runs"),
             data_dir: PathBuf::from("/d"),

@@ -33,12 +33,18 @@ mod tests {
             .collect()
     }
 
-    /// **Architecture Invariant**: the EM, distributions and datasets crates and the Python
+    /// **Architecture Invariant**: the EM, HMM, distributions and datasets crates and the Python
     /// package never reach libtorch, with any kind of edge (normal, build or dev), so their
     /// users need no libtorch.
     #[test]
     fn torch_free_crates_do_not_reach_torch() {
-        for krate in ["elbo-distributions", "elbo-datasets", "elbo-em", "elbo-py"] {
+        for krate in [
+            "elbo-distributions",
+            "elbo-datasets",
+            "elbo-em",
+            "elbo-hmm",
+            "elbo-py",
+        ] {
             let tree = cargo_tree(&["-p", krate, "-e", "normal,build,dev"]);
             let names = crate_names(&tree);
             assert!(
@@ -81,6 +87,7 @@ mod tests {
             "elbo-distributions",
             "elbo-datasets",
             "elbo-em",
+            "elbo-hmm",
             "elbo-vae",
             "elbo-py",
         ] {
@@ -153,6 +160,7 @@ mod tests {
             "elbo-distributions",
             "elbo-datasets",
             "elbo-em",
+            "elbo-hmm",
             "elbo-vae",
             "elbo-runner",
             "elbo-py",

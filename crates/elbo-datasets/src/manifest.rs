@@ -21,7 +21,7 @@ use crate::error::{DatasetError, Result};
 pub const COMPLETE_MARKER: &str = ".complete";
 
 /// The manifests, embedded from `datasets/` (file stem, text).
-const EMBEDDED: [(&str, &str); 6] = [
+const EMBEDDED: [(&str, &str); 8] = [
     (
         "mnist-10k",
         include_str!("../../../datasets/mnist-10k.toml"),
@@ -31,6 +31,8 @@ const EMBEDDED: [(&str, &str); 6] = [
         include_str!("../../../datasets/fashion-mnist.toml"),
     ),
     ("faithful", include_str!("../../../datasets/faithful.toml")),
+    ("geyser", include_str!("../../../datasets/geyser.toml")),
+    ("sp500", include_str!("../../../datasets/sp500.toml")),
     ("mnist", include_str!("../../../datasets/mnist.toml")),
     (
         "synthetic-gmm",

@@ -227,3 +227,39 @@ fn generated_data_sets_are_not_loaded_from_disk() {
         Err(DatasetError::InvalidArgument { .. })
     ));
 }
+
+/// The HMM sequences shipped in `datasets/`: the repository copies match their manifests'
+/// checksums and load with R's row names dropped, in time order.
+#[test]
+fn geyser_and_sp500_load_from_the_shipped_csvs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, rows, cols, first) in [
+        ("geyser", 299, 2, [80.0, 4.0166667]),
+        ("sp500", 2783, 1, [-0.0117265, 0.0]),
+    ] {
+        let m = manifest(name).unwrap();
+        let file = &m.files[0];
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../datasets")
+            .join(&file.from);
+        assert_eq!(sha256_file(&src).unwrap(), file.sha256, "{name}");
+        let target = dir.path().join(name);
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::copy(&src, target.join(&file.name)).unwrap();
+        std::fs::write(
+            target.join(COMPLETE_MARKER),
+            format!("{}  {}\n", file.sha256, file.name),
+        )
+        .unwrap();
+        let splits = load(name, dir.path()).unwrap();
+        let x = splits.train.features();
+        assert_eq!(x.dim(), (rows, cols), "{name}");
+        for (j, want) in first.iter().take(cols).enumerate() {
+            assert!(
+                (f64::from(x[[0, j]]) - want).abs() < 1e-6,
+                "{name} [0, {j}]"
+            );
+        }
+        assert!(splits.test.is_none());
+    }
+}

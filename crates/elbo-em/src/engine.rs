@@ -73,7 +73,7 @@ pub(crate) trait Kernel: Sync {
 /// evaluated by Estrin's scheme (short dependency chains), and `2^n` built from its exponent
 /// bits.
 #[inline(always)]
-pub(crate) fn exp_nonpositive(x: f64) -> f64 {
+pub fn exp_nonpositive(x: f64) -> f64 {
     const INV_LN2: f64 = std::f64::consts::LOG2_E;
     // ln 2 split as fdlibm does: LN2_HI has trailing zero bits so that n · LN2_HI is exact.
     const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);

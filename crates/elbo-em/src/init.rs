@@ -311,6 +311,42 @@ pub(crate) fn kmeans<A: Element>(
     labels
 }
 
+/// Lloyd's k-means (k-means++ seeding, scikit-learn's iteration limit and tolerance) on the rows
+/// of `x`: the label of every row and the `k × d` centres (the mean of each cluster's rows; a
+/// cluster left empty takes row `c` of `x`). Used by other crates to initialise their states
+/// (elbo-hmm's Gaussian emissions).
+///
+/// # Panics
+/// If `x` has no rows, `k == 0` or `k > x.nrows()` (programming errors: callers validate).
+pub fn kmeans_centres(
+    x: ArrayView2<'_, f64>,
+    k: usize,
+    rng: &mut impl Rng,
+) -> (Vec<usize>, Array2<f64>) {
+    assert!(
+        k > 0 && k <= x.nrows(),
+        "kmeans_centres: k = {k} for {} rows",
+        x.nrows()
+    );
+    let shift = weighted_mean(x, None);
+    let labels = kmeans(x, None, shift.view(), k, rng);
+    let mut centres = Array2::<f64>::zeros((k, x.ncols()));
+    let mut counts = vec![0usize; k];
+    for (row, &l) in x.rows().into_iter().zip(&labels) {
+        let mut c = centres.row_mut(l);
+        c += &row;
+        counts[l] += 1;
+    }
+    for (c, (mut centre, &n)) in centres.rows_mut().into_iter().zip(&counts).enumerate() {
+        if n > 0 {
+            centre /= n as f64;
+        } else {
+            centre.assign(&x.row(c));
+        }
+    }
+    (labels, centres)
+}
+
 /// `k` distinct rows with positive weight, uniformly at random (partial Fisher–Yates).
 pub(crate) fn random_rows(n: usize, w: Option<&[f64]>, k: usize, rng: &mut impl Rng) -> Vec<usize> {
     let mut pool: Vec<usize> = (0..n).filter(|&i| w.is_none_or(|w| w[i] > 0.0)).collect();

@@ -64,9 +64,11 @@ pub use bernoulli::{
 };
 pub use bound::mixture_elbo;
 pub use data::Element;
+pub use engine::exp_nonpositive;
 pub use error::EmError;
 pub use fit::{Fit, Observer, Progress};
 pub use gaussian::{GaussianEm, GaussianMixture};
+pub use init::kmeans_centres;
 pub use params::{
     Covariance, Covariances, GaussianGiven, GaussianMixtureParams, GivenSpread, Init, InitMethod,
     ValidGaussianMixtureParams,

@@ -12,6 +12,7 @@
 //! - [`experiment`]: one run, stage by stage; [`rundir`]: its directory, metrics and results;
 //! - [`figures`] and [`report`]: PNG figures and the report (`report.md`, `report.html`);
 //! - [`commands`]: `elbo gmm …`, `elbo vae sample`, `elbo eval` on single models;
+//! - [`hmm_commands`]: `elbo hmm fit | decode | score | sample`;
 //! - [`atomic`]: every file is written to a temporary name, then renamed;
 //! - [`seeds`]: the run's named random streams.
 
@@ -24,6 +25,7 @@ pub mod eval;
 pub mod experiment;
 pub mod family;
 pub mod figures;
+pub mod hmm_commands;
 pub mod info;
 pub mod preset;
 pub mod report;
