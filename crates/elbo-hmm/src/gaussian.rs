@@ -142,26 +142,28 @@ impl Density {
             CovView::Diag(v) => {
                 let mut v = v.to_owned();
                 if v.iter().any(|&x| x.is_nan() || x <= 0.0)
-                    && let Some(reg) = min_covar {
-                        tracing::warn!(
-                            state,
-                            "a variance of state {state} is not > 0; adding min_covar = {reg}"
-                        );
-                        v.mapv_inplace(|x| if x > 0.0 { x } else { x.max(0.0) + reg });
-                    }
+                    && let Some(reg) = min_covar
+                {
+                    tracing::warn!(
+                        state,
+                        "a variance of state {state} is not > 0; adding min_covar = {reg}"
+                    );
+                    v.mapv_inplace(|x| if x > 0.0 { x } else { x.max(0.0) + reg });
+                }
                 DiagNormal::new(mean, v)
                     .map(Density::Diag)
                     .map_err(HmmError::from)
             }
             CovView::Spherical(mut v) => {
                 if (v.is_nan() || v <= 0.0)
-                    && let Some(reg) = min_covar {
-                        tracing::warn!(
-                            state,
-                            "the variance of state {state} is not > 0; adding min_covar = {reg}"
-                        );
-                        v = v.max(0.0) + reg;
-                    }
+                    && let Some(reg) = min_covar
+                {
+                    tracing::warn!(
+                        state,
+                        "the variance of state {state} is not > 0; adding min_covar = {reg}"
+                    );
+                    v = v.max(0.0) + reg;
+                }
                 SphericalNormal::new(mean, v)
                     .map(Density::Spherical)
                     .map_err(HmmError::from)

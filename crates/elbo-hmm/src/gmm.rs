@@ -272,12 +272,13 @@ impl Emission for GmmEmission {
         ];
         for (name, v) in values {
             if let Some(v) = v
-                && !v.is_finite() {
-                    return Err(HmmError::InvalidParam {
-                        name,
-                        message: format!("must be finite, got {v}"),
-                    });
-                }
+                && !v.is_finite()
+            {
+                return Err(HmmError::InvalidParam {
+                    name,
+                    message: format!("must be finite, got {v}"),
+                });
+            }
         }
         if s.min_covar < 0.0 || s.means_weight < 0.0 {
             return Err(HmmError::InvalidParam {

@@ -249,12 +249,13 @@ impl<E: Emission> HmmParams<E> {
         let transmat_prior = broadcast("transmat_prior", &self.transmat_prior, k * k)?;
         E::check_settings(&self.emission, k)?;
         if let Some(g) = &self.given
-            && g.n_components() != k {
-                return Err(HmmError::Given {
-                    name: "model",
-                    message: format!("has {} states, n_components is {k}", g.n_components()),
-                });
-            }
+            && g.n_components() != k
+        {
+            return Err(HmmError::Given {
+                name: "model",
+                message: format!("has {} states, n_components is {k}", g.n_components()),
+            });
+        }
         Ok(ValidHmmParams {
             n_components: k,
             n_iter: self.n_iter,
