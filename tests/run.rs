@@ -135,8 +135,8 @@ fn a_tiny_preset_runs_end_to_end_and_writes_every_output() {
     for m in models {
         assert_eq!(m["eval_hash"].as_str(), Some(hash), "{m}");
     }
-    assert_eq!(models[0]["elbo_q"], "final model's exact posterior");
-    assert_eq!(models[1]["elbo_q"], "encoder q(z | x)");
+    assert_eq!(models[0]["elbo_q"], "exact posterior");
+    assert_eq!(models[1]["elbo_q"], "encoder");
     // The mixture is within 0.05 nats per example of the true test log-likelihood.
     let truth = summary["data"]["true_test_ll"].as_f64().unwrap();
     let gmm = &models[0];

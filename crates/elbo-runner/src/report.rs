@@ -92,13 +92,15 @@ pub struct FigureRef {
 }
 
 /// The paragraph under the comparison table.
-pub const UNITS_NOTE: &str = "All values are means per example in nats. log p(x) is exact for \
-the mixtures and the importance-weighted bound L_k (k samples, a lower bound that tightens as k \
-grows) for the VAEs. The ELBO is a lower bound on log p(x); the gap is their difference, the KL \
-divergence from the approximate posterior q(z|x) to the true posterior p(z|x): ≈ 0 for exact EM, \
-whose E-step computes the posterior, and for a VAE L_k − ELBO, which slightly underestimates that \
-KL. Higher log p(x) and ELBO are better, as are fewer bits/dim (−log₂ p(x) per feature, for \
-binary data).";
+pub const UNITS_NOTE: &str = "All values are means per example in nats, on the same evaluation \
+rows for every model. log p(x) is exact for the mixtures and the importance-weighted bound L_k (k \
+samples, a lower bound that tightens as k grows) for the VAEs. The ELBO is a lower bound on log \
+p(x) under a q that the gap column names; the gap is their difference, the KL divergence from q \
+to the true posterior p(z|x). For a mixture q is the final model's exact posterior, so the gap is \
+0 up to round-off whichever member of the EM family fitted it (a sampled or restricted q during \
+fitting shows in its trace figure); for a VAE q is the encoder q(z|x), and L_k − ELBO slightly \
+underestimates that KL. Higher log p(x) and ELBO are better, as are fewer bits/dim (−log₂ p(x) \
+per feature, for binary data).";
 
 /// Missing values in the table.
 const MISSING: &str = "—";

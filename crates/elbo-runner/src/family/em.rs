@@ -42,13 +42,7 @@ fn figure(
     caption: String,
     png: Vec<u8>,
 ) -> anyhow::Result<()> {
-    let rel = format!("figures/{file}");
-    crate::atomic::write_atomic(&dir.join(&rel), &png)?;
-    out.push(FigureRef {
-        file: rel,
-        title,
-        caption,
-    });
+    out.push(super::write_figure(dir, file, title, caption, &png)?);
     Ok(())
 }
 
@@ -322,7 +316,7 @@ pub struct MixtureScores {
 }
 
 /// The words for the q of a mixture's ELBO column.
-pub const EXACT_POSTERIOR: &str = "final model's exact posterior";
+pub const EXACT_POSTERIOR: &str = "exact posterior";
 
 /// A fitted mixture's mean log p(x) and ELBO (under its exact posterior) on some rows.
 pub trait ScoredMixture {

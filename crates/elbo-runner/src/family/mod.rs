@@ -190,15 +190,27 @@ impl ModelOutput {
         caption: String,
         png: Vec<u8>,
     ) -> anyhow::Result<()> {
-        let rel = format!("figures/{file}");
-        crate::atomic::write_atomic(&dir.join(&rel), &png)?;
-        self.figures.push(FigureRef {
-            file: rel,
-            title,
-            caption,
-        });
+        self.figures
+            .push(write_figure(dir, file, title, caption, &png)?);
         Ok(())
     }
+}
+
+/// Writes a PNG to `figures/<file>` in the run directory `dir` and returns its reference.
+pub(crate) fn write_figure(
+    dir: &Path,
+    file: &str,
+    title: String,
+    caption: String,
+    png: &[u8],
+) -> anyhow::Result<FigureRef> {
+    let rel = format!("figures/{file}");
+    crate::atomic::write_atomic(&dir.join(&rel), png)?;
+    Ok(FigureRef {
+        file: rel,
+        title,
+        caption,
+    })
 }
 
 /// A line chart at the report's size.

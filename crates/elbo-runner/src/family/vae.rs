@@ -285,7 +285,7 @@ mod with_torch {
             train_elbo: Some(train_eval.elbo),
             test_elbo: Some(test_eval.elbo),
             kl_gap: test_eval.iwae.map(|l| l - test_eval.elbo),
-            elbo_q: Some("encoder q(z | x)".into()),
+            elbo_q: Some("encoder".into()),
             iwae_k: Some(k),
             bits_per_dim: bits_per_dim(test_eval.iwae, d, data.binary),
             iterations: Some(outcome.history.len()),
