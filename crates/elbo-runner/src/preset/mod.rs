@@ -197,7 +197,7 @@ pub struct EvalSpec {
     #[serde(default)]
     pub n_test: Option<usize>,
     /// Training rows of the evaluation set, for the "train" columns (default: as many as the
-    /// test rows, at most the training split).
+    /// test rows, at most 2,000 and at most the training split).
     #[serde(default)]
     pub n_train: Option<usize>,
     /// Samples drawn from each model for the figures.
