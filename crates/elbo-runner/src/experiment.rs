@@ -143,7 +143,6 @@ pub fn execute(
             notes.extend(saved.notes);
             continue;
         }
-        let started = metrics.lines.len();
         let output = {
             let mut ctx = FitContext {
                 exp,
@@ -163,7 +162,9 @@ pub fn execute(
             return Err(Interrupted { dir: dir.clone() }.into());
         };
         metrics.flush()?;
-        let own: Vec<MetricLine> = metrics.lines[started.min(metrics.lines.len())..]
+        // Names are unique, so a model's lines are those with its name.
+        let own: Vec<MetricLine> = metrics
+            .lines
             .iter()
             .filter(|l| l.model == name)
             .cloned()

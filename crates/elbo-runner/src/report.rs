@@ -82,6 +82,30 @@ pub struct ModelRow {
     pub eval_hash: Option<String>,
 }
 
+impl ModelRow {
+    /// A row with every optional column empty.
+    pub fn empty(name: &str, kind: &str, method: String) -> ModelRow {
+        ModelRow {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            method,
+            n_parameters: 0,
+            train_seconds: 0.0,
+            train_ll: None,
+            test_ll: None,
+            train_elbo: None,
+            test_elbo: None,
+            kl_gap: None,
+            elbo_q: None,
+            iwae_k: None,
+            bits_per_dim: None,
+            converged: None,
+            iterations: None,
+            eval_hash: None,
+        }
+    }
+}
+
 /// A figure of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FigureRef {

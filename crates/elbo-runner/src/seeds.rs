@@ -16,8 +16,11 @@ pub enum Stream {
     EvalRows = 2,
     /// Samples drawn for the figures.
     Samples = 3,
-    /// A neural model's evaluation (the ELBO's z and the IWAE's importance samples).
+    /// A neural model's evaluation on the test rows (the ELBO's z and the IWAE's importance
+    /// samples).
     Evaluation = 4,
+    /// The same on the training rows of the evaluation set.
+    TrainEvaluation = 5,
 }
 
 /// A generator on `stream` of `seed`, for model `index` of the preset (0 for run-wide streams),

@@ -11,7 +11,6 @@ use super::em::{self, em_caption, em_curve, scatter_figures};
 use super::{Family, FitContext, ModelOutput, OneOrMany};
 use crate::data::DataFacts;
 use crate::preset::Experiment;
-use crate::report::ModelRow;
 
 /// A Gaussian mixture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,29 +169,5 @@ impl Family for GmmSpec {
             .with_context(|| format!("the figures of {}", self.name))?;
         tracing::info!(model = %self.name, test_ll = scores.test_ll, seconds, "{}: fitted in {seconds:.1} s, test log p(x) {:.4} nats", self.name, scores.test_ll);
         Ok(Some(out))
-    }
-}
-
-impl ModelRow {
-    /// A row with every optional column empty.
-    pub fn empty(name: &str, kind: &str, method: String) -> ModelRow {
-        ModelRow {
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-            method,
-            n_parameters: 0,
-            train_seconds: 0.0,
-            train_ll: None,
-            test_ll: None,
-            train_elbo: None,
-            test_elbo: None,
-            kl_gap: None,
-            elbo_q: None,
-            iwae_k: None,
-            bits_per_dim: None,
-            converged: None,
-            iterations: None,
-            eval_hash: None,
-        }
     }
 }

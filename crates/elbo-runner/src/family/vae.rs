@@ -255,7 +255,9 @@ mod with_torch {
             return Ok(None);
         }
         let k = p.eval.iwae_k;
+        // The test and the training rows draw from streams of their own.
         let eval_seed = seeds::derive(ctx.seed(), Stream::Evaluation, ctx.index);
+        let train_eval_seed = seeds::derive(ctx.seed(), Stream::TrainEvaluation, ctx.index);
         // Every column on the evaluation set's rows: the ELBO and the IWAE on the same rows.
         let test_eval = train::evaluate_vae(
             &outcome.vae,
@@ -269,7 +271,7 @@ mod with_torch {
             ctx.eval.train.view(),
             k,
             Some(ctx.eval.train.nrows()),
-            eval_seed ^ 1,
+            train_eval_seed,
         )?;
         let n_parameters: usize = outcome
             .vs
@@ -330,11 +332,6 @@ mod with_torch {
                 .collect(),
         };
         let has_val = h.iter().any(|m| m.val_elbo.is_some());
-        let objective = if v.beta == 1.0 {
-            "ELBO"
-        } else {
-            "β-weighted objective's ELBO"
-        };
         let mut elbo_series = vec![series("train ELBO", &|m| Some(m.train_elbo))];
         if has_val {
             elbo_series.push(series("validation ELBO", &|m| m.val_elbo));
@@ -353,7 +350,10 @@ mod with_torch {
                 if v.beta == 1.0 {
                     String::new()
                 } else {
-                    format!(" Training maximised the {objective} with β = {}, not this bound.", v.beta)
+                    format!(
+                        " Training maximised the β-weighted objective (β = {}), not this bound.",
+                        v.beta
+                    )
                 }
             ),
             chart(
