@@ -484,7 +484,8 @@ fn mixture_elbo_equals_log_likelihood_under_the_posterior() {
         })
         .sum::<f64>()
         / 60.0;
-    assert!((ll - worse - kl).abs() < 1e-9, "{ll} − {worse} vs KL {kl}");
+    // Observed 5e-14 (60 rows, K = 3): the identity holds to round-off.
+    assert!((ll - worse - kl).abs() < 1e-12, "{ll} − {worse} vs KL {kl}");
     assert!(kl > 1e-3);
 }
 
